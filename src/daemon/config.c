@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The option table: the one place where a cachefs option is declared.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const log_levels[] = { "error", "warning", "notice",
+					  "info", "debug", NULL };
+
+#define OFF(field) offsetof(struct config, field)
+
+const struct option_def config_options[] = {
+	{
+		.name = "entry_timeout",
+		.type = OPT_DURATION,
+		.offset = OFF(entry_timeout),
+		.def = "1s",
+		.flags = OPT_RUNTIME,
+		.help = "how long the kernel may trust a name lookup",
+	},
+	{
+		.name = "attr_timeout",
+		.type = OPT_DURATION,
+		.offset = OFF(attr_timeout),
+		.def = "1s",
+		.flags = OPT_RUNTIME,
+		.help = "how long the kernel may trust file attributes",
+	},
+	{
+		.name = "negative_timeout",
+		.type = OPT_DURATION,
+		.offset = OFF(negative_timeout),
+		.def = "1s",
+		.flags = OPT_RUNTIME,
+		.help = "how long the kernel may remember that a name does "
+			"not exist (0 disables)",
+	},
+	{
+		.name = "file_handles",
+		.type = OPT_BOOL,
+		.offset = OFF(file_handles),
+		.def = "on",
+		.help = "identify backend inodes by file handle so that open "
+			"descriptors stay bounded; off pins one descriptor per "
+			"inode",
+	},
+	{
+		.name = "fd_cache",
+		.type = OPT_UINT,
+		.offset = OFF(fd_cache),
+		.def = "0",
+		.help = "backend O_PATH descriptors kept open for fast access "
+			"(0: a quarter of the open-file limit)",
+	},
+	{
+		.name = "splice",
+		.type = OPT_BOOL,
+		.offset = OFF(splice),
+		.def = "on",
+		.help = "move file data between the backend and the kernel "
+			"with splice(2) instead of copying it",
+	},
+	{
+		.name = "threads",
+		.type = OPT_UINT,
+		.offset = OFF(threads),
+		.def = "32",
+		.help = "most worker threads serving requests (1: "
+			"single-threaded)",
+	},
+	{
+		.name = "idle_threads",
+		.type = OPT_UINT,
+		.offset = OFF(idle_threads),
+		.def = "8",
+		.help = "worker threads kept waiting when the mount is idle",
+	},
+	{
+		.name = "clone_fd",
+		.type = OPT_BOOL,
+		.offset = OFF(clone_fd),
+		.def = "on",
+		.help = "give every worker thread its own /dev/fuse descriptor",
+	},
+	{
+		.name = "log_level",
+		.type = OPT_ENUM,
+		.offset = OFF(log_level),
+		.def = "notice",
+		.flags = OPT_RUNTIME,
+		.choices = log_levels,
+		.help = "least important messages logged: error, warning, "
+			"notice, info or debug",
+	},
+	{ .name = NULL },
+};
+
+const struct option_def *config_find(const char *name)
+{
+	for (const struct option_def *od = config_options; od->name; od++)
+		if (strcmp(od->name, name) == 0)
+			return od;
+	return NULL;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "on", "yes", "true", "1", NULL };
+	static const char *const no[] = { "off", "no", "false", "0", NULL };
+
+	for (int i = 0; yes[i]; i++)
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = true, 0;
+	for (int i = 0; no[i]; i++)
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = false, 0;
+	return -EINVAL;
+}
+
+static int parse_uint(const char *v, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || n > UINT_MAX)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+static int parse_duration(const char *v, double *out)
+{
+	static const struct {
+		const char *suffix;
+		double scale;
+	} units[] = { { "", 1 },     { "s", 1 },      { "ms", 1e-3 },
+		      { "us", 1e-6 }, { "m", 60 },     { "min", 60 },
+		      { "h", 3600 },  { "d", 86400 } };
+	char *end;
+	double d;
+
+	if ((*v < '0' || *v > '9') && *v != '.')
+		return -EINVAL;
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || !isfinite(d) || d < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix) == 0) {
+			*out = d * units[i].scale;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int config_set(struct config *cfg, const struct option_def *od,
+	       const char *value, char *err, size_t errlen)
+{
+	void *field = (char *)cfg + od->offset;
+	int r = -EINVAL;
+
+	if (!value) {
+		if (od->type != OPT_BOOL) {
+			snprintf(err, errlen, "option '%s' needs a value",
+				 od->name);
+			return -EINVAL;
+		}
+		value = "on";
+	}
+
+	switch (od->type) {
+	case OPT_BOOL:
+		r = parse_bool(value, field);
+		if (r < 0)
+			snprintf(err, errlen,
+				 "option '%s': '%s' is not on or off",
+				 od->name, value);
+		break;
+	case OPT_UINT:
+		r = parse_uint(value, field);
+		if (r < 0)
+			snprintf(err, errlen,
+				 "option '%s': '%s' is not a non-negative "
+				 "integer",
+				 od->name, value);
+		break;
+	case OPT_DURATION:
+		r = parse_duration(value, field);
+		if (r < 0)
+			snprintf(err, errlen,
+				 "option '%s': '%s' is not a duration "
+				 "(examples: 1.5, 200ms, 10s, 5m, 1h)",
+				 od->name, value);
+		break;
+	case OPT_ENUM:
+		for (int i = 0; od->choices[i]; i++) {
+			if (strcmp(value, od->choices[i]) == 0) {
+				*(int *)field = i;
+				return 0;
+			}
+		}
+		snprintf(err, errlen, "option '%s': '%s' is not one of",
+			 od->name, value);
+		for (int i = 0; od->choices[i]; i++) {
+			size_t n = strlen(err);
+			snprintf(err + n, errlen - n, "%s %s", i ? "," : "",
+				 od->choices[i]);
+		}
+		break;
+	}
+	return r;
+}
+
+void config_format(const struct config *cfg, const struct option_def *od,
+		   char *buf, size_t len)
+{
+	const void *field = (const char *)cfg + od->offset;
+
+	switch (od->type) {
+	case OPT_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)field ? "on" : "off");
+		break;
+	case OPT_UINT:
+		snprintf(buf, len, "%u", *(const unsigned *)field);
+		break;
+	case OPT_DURATION:
+		snprintf(buf, len, "%gs", *(const double *)field);
+		break;
+	case OPT_ENUM:
+		snprintf(buf, len, "%s", od->choices[*(const int *)field]);
+		break;
+	}
+}
+
+void config_defaults(struct config *cfg)
+{
+	char err[256];
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (const struct option_def *od = config_options; od->name; od++) {
+		/* The defaults are part of the table; they always parse. */
+		if (config_set(cfg, od, od->def, err, sizeof(err)) < 0)
+			abort();
+	}
+}
+
+void config_print_help(FILE *out)
+{
+	for (const struct option_def *od = config_options; od->name; od++) {
+		fprintf(out, "    -o %s=%s%s\n", od->name,
+			od->type == OPT_BOOL	     ? "on|off"
+			: od->type == OPT_UINT	     ? "N"
+			: od->type == OPT_DURATION ? "DURATION"
+						     : "NAME",
+			od->flags & OPT_RUNTIME ? "  (changeable at run time)"
+						: "");
+		fprintf(out, "        %s (default: %s)\n", od->help, od->def);
+	}
+}
+
+int config_split_opts(const char *opts,
+		      int (*fn)(const char *name, const char *value, void *arg),
+		      void *arg)
+{
+	size_t len = strlen(opts);
+	char *buf = malloc(len + 1);
+	const char *p = opts;
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+
+	while (*p && r == 0) {
+		char *q = buf;
+		char *value = NULL;
+
+		for (; *p && *p != ','; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '=' && !value) {
+				*q++ = '\0';
+				value = q;
+				continue;
+			}
+			*q++ = *p;
+		}
+		*q = '\0';
+		if (*p == ',')
+			p++;
+		if (buf[0] || value)
+			r = fn(buf, value, arg);
+	}
+	free(buf);
+	return r;
+}

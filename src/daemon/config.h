@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CACHEFS_CONFIG_H
+#define CACHEFS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/*
+ * Every cachefs option is declared once, in the table in config.c: its
+ * name, type, default, whether it may change while mounted, and its help
+ * text.  Parsing of -o, --help and the man page check all follow from that
+ * table, so an option cannot exist without documentation.
+ */
+
+enum log_level {
+	LOGL_ERROR,
+	LOGL_WARNING,
+	LOGL_NOTICE,
+	LOGL_INFO,
+	LOGL_DEBUG,
+};
+
+struct config {
+	/* kernel cache */
+	double entry_timeout;	 /* seconds */
+	double attr_timeout;	 /* seconds */
+	double negative_timeout; /* seconds; 0 disables negative entries */
+
+	/* backend access */
+	bool file_handles;     /* use name_to_handle_at/open_by_handle_at */
+	unsigned fd_cache;     /* O_PATH descriptors kept open; 0 = auto */
+	bool splice;	       /* zero-copy reads and writes */
+
+	/* session loop */
+	unsigned threads;      /* max worker threads; 1 = single-threaded */
+	unsigned idle_threads; /* worker threads kept when idle */
+	bool clone_fd;	       /* one /dev/fuse descriptor per thread */
+
+	/* logging */
+	int log_level; /* enum log_level */
+};
+
+enum opt_type {
+	OPT_BOOL,
+	OPT_UINT,
+	OPT_DURATION, /* double seconds; accepts ms, s, m, h suffixes */
+	OPT_ENUM,     /* int index into choices[] */
+};
+
+#define OPT_RUNTIME 0x1 /* may be changed while mounted */
+
+struct option_def {
+	const char *name;
+	enum opt_type type;
+	size_t offset; /* into struct config */
+	const char *def;
+	unsigned flags;
+	const char *const *choices; /* OPT_ENUM: NULL-terminated */
+	const char *help;
+};
+
+extern const struct option_def config_options[];
+
+/* Fill cfg with the defaults of every option. */
+void config_defaults(struct config *cfg);
+
+/* Find an option by name, NULL if none. */
+const struct option_def *config_find(const char *name);
+
+/*
+ * Parse value for option od into cfg.  value may be NULL when the option
+ * was given without "=value" (allowed for booleans only).  Returns 0 or
+ * -EINVAL, with a one-line reason in err.
+ */
+int config_set(struct config *cfg, const struct option_def *od,
+	       const char *value, char *err, size_t errlen);
+
+/* Format the current value of od in cfg. */
+void config_format(const struct config *cfg, const struct option_def *od,
+		   char *buf, size_t len);
+
+/* Print the option table, one option per paragraph, for --help. */
+void config_print_help(FILE *out);
+
+/*
+ * Split a -o option string at unescaped commas.  Calls fn for each option
+ * with the name and the value (NULL if there was no '='), both unescaped.
+ * Stops and returns the first non-zero value fn returns.  Returns -ENOMEM
+ * on allocation failure.
+ */
+int config_split_opts(const char *opts,
+		      int (*fn)(const char *name, const char *value, void *arg),
+		      void *arg);
+
+#endif

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CACHEFS_CREDS_H
+#define CACHEFS_CREDS_H
+
+#include <fuse_lowlevel.h>
+
+/*
+ * Acting as the caller.  The kernel checks permissions itself
+ * (default_permissions), with the caller's full credentials, before a
+ * request reaches cachefs.  Operations that create an object additionally
+ * run on the worker thread with the caller's fsuid, fsgid and
+ * supplementary groups, so the backend assigns ownership, applies setgid
+ * directories and charges quota exactly as it would for the caller.
+ *
+ * The switch is per thread: setfsuid/setfsgid and the raw setgroups system
+ * call (glibc's setgroups() would change every thread of the process).
+ */
+
+/* Call once at start-up; acting as the caller needs root. */
+void creds_init(void);
+
+/* Switch the current thread to req's caller.  Returns 0 or -errno. */
+int creds_enter(fuse_req_t req);
+
+/* Switch the current thread back to the daemon's own credentials. */
+void creds_leave(void);
+
+#endif

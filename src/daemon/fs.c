@@ -1,0 +1,952 @@
+// SPDX-License-Identifier: MIT
+/*
+ * FUSE low-level operations: an inode-based passthrough to the backend.
+ *
+ * Every backend access is relative to a descriptor of the inode or of its
+ * parent (*at() system calls); no path is ever rebuilt.  Symlinks are
+ * handed to the kernel, never followed here, and names are resolved one
+ * component at a time below the backend root, so nothing outside the
+ * backend is reachable.
+ *
+ * Contract: helpers return 0 or a negative errno; each op function replies
+ * exactly once.
+ */
+#include "fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "creds.h"
+
+#define PROC_FD_PATH_MAX 32
+
+static struct cfs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct inode *inode_of(struct cfs *fs, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return inode_root(fs->itab);
+	return (struct inode *)(uintptr_t)ino;
+}
+
+static fuse_ino_t ino_of(struct cfs *fs, struct inode *i)
+{
+	if (i == inode_root(fs->itab))
+		return FUSE_ROOT_ID;
+	return (fuse_ino_t)(uintptr_t)i;
+}
+
+static void proc_fd_path(char *buf, int fd)
+{
+	snprintf(buf, PROC_FD_PATH_MAX, "/proc/self/fd/%d", fd);
+}
+
+static int neg_errno(int r)
+{
+	return r < 0 ? -errno : r;
+}
+
+static bool is_dot_or_dotdot(const char *name)
+{
+	return name[0] == '.' &&
+	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+static int do_lookup(struct cfs *fs, fuse_ino_t parent, const char *name,
+		     struct fuse_entry_param *e)
+{
+	struct inode *i;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	r = inode_lookup(fs->itab, inode_of(fs, parent), name, &e->attr, &i);
+	if (r < 0)
+		return r;
+	e->ino = ino_of(fs, i);
+	e->attr_timeout = fs->cfg->attr_timeout;
+	e->entry_timeout = fs->cfg->entry_timeout;
+	return 0;
+}
+
+/* Reply with an entry; if the kernel no longer wants it, undo the lookup. */
+static void reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
+{
+	struct cfs *fs = fs_of(req);
+
+	if (fuse_reply_entry(req, e) == -ENOENT && e->ino)
+		inode_forget(fs->itab, inode_of(fs, e->ino), 1);
+}
+
+static void cfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct cfs *fs = userdata;
+	const unsigned splice = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+
+	if (fs->cfg->splice)
+		conn->want |= conn->capable & splice;
+	else
+		conn->want &= ~(splice | FUSE_CAP_SPLICE_READ);
+	conn->want |= conn->capable &
+		      (FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_PARALLEL_DIROPS |
+		       FUSE_CAP_ASYNC_DIO | FUSE_CAP_ASYNC_READ);
+	/* Writes are sent through to the backend as they happen. */
+	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT);
+	/* Locks stay local to this host's kernel (see cachefs(8)). */
+	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+}
+
+static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	int r;
+
+	if (is_dot_or_dotdot(name)) {
+		/* Only sent for exported mounts; never step above the root. */
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	r = do_lookup(fs, parent, name, &e);
+	if (r == -ENOENT && fs->cfg->negative_timeout > 0) {
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->cfg->negative_timeout;
+		fuse_reply_entry(req, &e);
+	} else if (r < 0) {
+		fuse_reply_err(req, -r);
+	} else {
+		reply_entry(req, &e);
+	}
+}
+
+static void cfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct cfs *fs = fs_of(req);
+
+	inode_forget(fs->itab, inode_of(fs, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void cfs_forget_multi(fuse_req_t req, size_t count,
+			     struct fuse_forget_data *forgets)
+{
+	struct cfs *fs = fs_of(req);
+
+	for (size_t k = 0; k < count; k++)
+		inode_forget(fs->itab, inode_of(fs, forgets[k].ino),
+			     forgets[k].nlookup);
+	fuse_reply_none(req);
+}
+
+/* The descriptor of an open regular file, or -1. */
+static int open_fd(struct cfs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (fi && S_ISREG(inode_type(inode_of(fs, ino))))
+		return (int)fi->fh;
+	return -1;
+}
+
+static int do_getattr(struct cfs *fs, fuse_ino_t ino, int ofd,
+		      struct stat *st)
+{
+	struct inode *i = inode_of(fs, ino);
+	int fd, r;
+
+	if (ofd >= 0)
+		return neg_errno(fstat(ofd, st));
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0)
+		return fd;
+	r = neg_errno(fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+	inode_fd_put(fs->itab, i);
+	return r;
+}
+
+static void cfs_getattr(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct cfs *fs = fs_of(req);
+	struct stat st;
+	int r = do_getattr(fs, ino, open_fd(fs, ino, fi), &st);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, fs->cfg->attr_timeout);
+}
+
+static struct timespec utime_of(int valid, int set, int now,
+				struct timespec ts)
+{
+	if (!(valid & set))
+		return (struct timespec){ .tv_nsec = UTIME_OMIT };
+	if (valid & now)
+		return (struct timespec){ .tv_nsec = UTIME_NOW };
+	return ts;
+}
+
+static int do_setattr(struct inode *i, int fd, int ofd, const struct stat *a,
+		      int valid)
+{
+	char proc[PROC_FD_PATH_MAX];
+	int r;
+
+	proc_fd_path(proc, fd);
+	if (valid & FUSE_SET_ATTR_MODE) {
+		r = ofd >= 0 ? fchmod(ofd, a->st_mode)
+			     : fchmodat(AT_FDCWD, proc, a->st_mode, 0);
+		if (r < 0)
+			return -errno;
+	}
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = valid & FUSE_SET_ATTR_UID ? a->st_uid : (uid_t)-1;
+		gid_t gid = valid & FUSE_SET_ATTR_GID ? a->st_gid : (gid_t)-1;
+
+		if (fchownat(fd, "", uid, gid,
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+	}
+	if (valid & FUSE_SET_ATTR_SIZE) {
+		r = ofd >= 0 ? ftruncate(ofd, a->st_size)
+			     : truncate(proc, a->st_size);
+		if (r < 0)
+			return -errno;
+	}
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec ts[2] = {
+			utime_of(valid, FUSE_SET_ATTR_ATIME,
+				 FUSE_SET_ATTR_ATIME_NOW, a->st_atim),
+			utime_of(valid, FUSE_SET_ATTR_MTIME,
+				 FUSE_SET_ATTR_MTIME_NOW, a->st_mtim),
+		};
+
+		if (ofd >= 0)
+			r = futimens(ofd, ts);
+		else if (S_ISLNK(inode_type(i)))
+			r = utimensat(fd, "", ts, AT_EMPTY_PATH);
+		else
+			r = utimensat(AT_FDCWD, proc, ts, 0);
+		if (r < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			int valid, struct fuse_file_info *fi)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *i = inode_of(fs, ino);
+	int ofd = open_fd(fs, ino, fi);
+	struct stat st;
+	int fd, r;
+
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = do_setattr(i, fd, ofd, attr, valid);
+	if (r == 0)
+		r = neg_errno(fstatat(fd, "", &st,
+				      AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+	inode_fd_put(fs->itab, i);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, fs->cfg->attr_timeout);
+}
+
+static void cfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *i = inode_of(fs, ino);
+	char buf[PATH_MAX + 1];
+	ssize_t n;
+	int fd;
+
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	n = readlinkat(fd, "", buf, sizeof(buf));
+	if (n < 0)
+		n = -errno;
+	else if ((size_t)n == sizeof(buf))
+		n = -ENAMETOOLONG;
+	inode_fd_put(fs->itab, i);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+/*
+ * Create a node in parent as the caller (mknod, mkdir, symlink), then
+ * look it up.
+ */
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, dev_t rdev, const char *link)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *dir = inode_of(fs, parent);
+	struct fuse_entry_param e;
+	int pfd, r;
+
+	pfd = inode_fd_get(fs->itab, dir);
+	if (pfd < 0) {
+		fuse_reply_err(req, -pfd);
+		return;
+	}
+	r = creds_enter(req);
+	if (r == 0) {
+		if (link)
+			r = symlinkat(link, pfd, name);
+		else if (S_ISDIR(mode))
+			r = mkdirat(pfd, name, mode);
+		else
+			r = mknodat(pfd, name, mode, rdev);
+		r = neg_errno(r);
+		creds_leave();
+	}
+	inode_fd_put(fs->itab, dir);
+	if (r == 0)
+		r = do_lookup(fs, parent, name, &e);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_entry(req, &e);
+}
+
+static void cfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, dev_t rdev)
+{
+	make_node(req, parent, name, mode, rdev, NULL);
+}
+
+static void cfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode)
+{
+	make_node(req, parent, name, S_IFDIR | mode, 0, NULL);
+}
+
+static void cfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+			const char *name)
+{
+	make_node(req, parent, name, S_IFLNK, 0, link);
+}
+
+static void cfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		     const char *newname)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *i = inode_of(fs, ino), *dir = inode_of(fs, newparent);
+	struct fuse_entry_param e;
+	int fd, pfd, r;
+
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	pfd = inode_fd_get(fs->itab, dir);
+	r = pfd < 0 ? pfd
+		    : neg_errno(linkat(fd, "", pfd, newname, AT_EMPTY_PATH));
+	if (pfd >= 0)
+		inode_fd_put(fs->itab, dir);
+	inode_fd_put(fs->itab, i);
+	if (r == 0)
+		r = do_lookup(fs, newparent, newname, &e);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_entry(req, &e);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 int flags)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *dir = inode_of(fs, parent);
+	int pfd, r;
+
+	pfd = inode_fd_get(fs->itab, dir);
+	if (pfd < 0) {
+		fuse_reply_err(req, -pfd);
+		return;
+	}
+	r = neg_errno(unlinkat(pfd, name, flags));
+	inode_fd_put(fs->itab, dir);
+	fuse_reply_err(req, -r);
+}
+
+static void cfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, 0);
+}
+
+static void cfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, AT_REMOVEDIR);
+}
+
+static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       fuse_ino_t newparent, const char *newname,
+		       unsigned int flags)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *od = inode_of(fs, parent), *nd = inode_of(fs, newparent);
+	int ofd, nfd, r;
+
+	ofd = inode_fd_get(fs->itab, od);
+	if (ofd < 0) {
+		fuse_reply_err(req, -ofd);
+		return;
+	}
+	nfd = inode_fd_get(fs->itab, nd);
+	r = nfd < 0 ? nfd
+		    : neg_errno(renameat2(ofd, name, nfd, newname, flags));
+	if (nfd >= 0)
+		inode_fd_put(fs->itab, nd);
+	inode_fd_put(fs->itab, od);
+	fuse_reply_err(req, -r);
+}
+
+/* O_DIRECT is the kernel's business; the backend sees buffered I/O. */
+static int backend_flags(int flags)
+{
+	return flags & ~(O_DIRECT | O_NOCTTY);
+}
+
+static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs *fs = fs_of(req);
+	int fd = inode_open(fs->itab, inode_of(fs, ino),
+			    backend_flags(fi->flags));
+
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	fi->fh = fd;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		close(fd);
+}
+
+static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, struct fuse_file_info *fi)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *dir = inode_of(fs, parent);
+	struct fuse_entry_param e;
+	int pfd, fd = -1, r;
+
+	pfd = inode_fd_get(fs->itab, dir);
+	if (pfd < 0) {
+		fuse_reply_err(req, -pfd);
+		return;
+	}
+	r = creds_enter(req);
+	if (r == 0) {
+		fd = openat(pfd, name,
+			    backend_flags(fi->flags) | O_CREAT | O_CLOEXEC,
+			    mode);
+		r = neg_errno(fd);
+		creds_leave();
+	}
+	inode_fd_put(fs->itab, dir);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = do_lookup(fs, parent, name, &e);
+	if (r < 0) {
+		close(fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = fd;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		close(fd);
+		inode_forget(fs->itab, inode_of(fs, e.ino), 1);
+	}
+}
+
+static void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	(void)ino;
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf,
+			fs_of(req)->cfg->splice ? FUSE_BUF_SPLICE_MOVE : 0);
+}
+
+static void cfs_write_buf(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_bufvec *in, off_t off,
+			  struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	(void)ino;
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = (int)fi->fh;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void cfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int fd, r;
+
+	(void)ino;
+	/*
+	 * Closing a duplicate makes a network backend (NFS) write back and
+	 * report errors at close(2), as it would without cachefs.
+	 */
+	fd = dup((int)fi->fh);
+	r = fd < 0 ? -errno : neg_errno(close(fd));
+	fuse_reply_err(req, -r);
+}
+
+static void cfs_release(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	(void)ino;
+	close((int)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void cfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		      struct fuse_file_info *fi)
+{
+	int fd = (int)fi->fh;
+
+	(void)ino;
+	fuse_reply_err(req, -neg_errno(datasync ? fdatasync(fd) : fsync(fd)));
+}
+
+/* An open directory: a stream and where the kernel last left it. */
+struct dir_handle {
+	DIR *dp;
+	off_t offset;
+	struct dirent *entry; /* read but not yet returned, or NULL */
+};
+
+static struct dir_handle *dir_of(struct fuse_file_info *fi)
+{
+	return (struct dir_handle *)(uintptr_t)fi->fh;
+}
+
+static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct cfs *fs = fs_of(req);
+	struct dir_handle *d;
+	int fd;
+
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fd = inode_open(fs->itab, inode_of(fs, ino), O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		free(d);
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	d->dp = fdopendir(fd);
+	if (!d->dp) {
+		int r = errno;
+
+		close(fd);
+		free(d);
+		fuse_reply_err(req, r);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		closedir(d->dp);
+		free(d);
+	}
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t offset, struct fuse_file_info *fi, bool plus)
+{
+	struct cfs *fs = fs_of(req);
+	struct dir_handle *d = dir_of(fi);
+	char *buf, *p;
+	size_t rem = size;
+	int r = 0;
+
+	buf = p = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (offset != d->offset) {
+		seekdir(d->dp, offset);
+		d->entry = NULL;
+		d->offset = offset;
+	}
+	for (;;) {
+		struct fuse_entry_param e;
+		const char *name;
+		size_t entsize;
+		off_t next;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry) {
+				r = -errno;
+				break;
+			}
+		}
+		name = d->entry->d_name;
+		next = d->entry->d_off;
+		memset(&e, 0, sizeof(e));
+		e.attr.st_ino = d->entry->d_ino;
+		e.attr.st_mode = DTTOIF(d->entry->d_type);
+		if (!plus) {
+			entsize = fuse_add_direntry(req, p, rem, name, &e.attr,
+						    next);
+		} else {
+			if (!is_dot_or_dotdot(name)) {
+				r = do_lookup(fs, ino, name, &e);
+				if (r == -ENOENT) { /* raced with a removal */
+					r = 0;
+					d->entry = NULL;
+					d->offset = next;
+					continue;
+				}
+				if (r < 0)
+					break;
+			}
+			entsize = fuse_add_direntry_plus(req, p, rem, name, &e,
+							 next);
+			if (entsize > rem && e.ino)
+				inode_forget(fs->itab, inode_of(fs, e.ino), 1);
+		}
+		if (entsize > rem)
+			break;
+		p += entsize;
+		rem -= entsize;
+		d->entry = NULL;
+		d->offset = next;
+	}
+	/* Entries already added are returned; an error waits for the next call. */
+	if (r < 0 && rem == size)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+static void cfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			off_t offset, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, offset, fi, false);
+}
+
+static void cfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			    off_t offset, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, offset, fi, true);
+}
+
+static void cfs_releasedir(fuse_req_t req, fuse_ino_t ino,
+			   struct fuse_file_info *fi)
+{
+	struct dir_handle *d = dir_of(fi);
+
+	(void)ino;
+	closedir(d->dp);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void cfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			 struct fuse_file_info *fi)
+{
+	int fd = dirfd(dir_of(fi)->dp);
+
+	(void)ino;
+	fuse_reply_err(req, -neg_errno(datasync ? fdatasync(fd) : fsync(fd)));
+}
+
+static void cfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *i = inode_of(fs, ino);
+	struct statvfs sv;
+	int fd, r;
+
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = neg_errno(fstatvfs(fd, &sv));
+	inode_fd_put(fs->itab, i);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+/*
+ * Extended attributes go through /proc/self/fd, the one race-free way to
+ * reach them from an O_PATH descriptor.  That path would follow a symlink,
+ * so a symlink's own attributes are not reachable: a symlink reports none
+ * and refuses new ones.
+ */
+static void cfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 size_t size)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *i = inode_of(fs, ino);
+	char proc[PROC_FD_PATH_MAX];
+	char *value = NULL;
+	ssize_t n;
+	int fd;
+
+	if (S_ISLNK(inode_type(i))) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (size && !(value = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0) {
+		n = fd;
+	} else {
+		proc_fd_path(proc, fd);
+		n = getxattr(proc, name, value, size);
+		if (n < 0)
+			n = -errno;
+		inode_fd_put(fs->itab, i);
+	}
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size)
+		fuse_reply_buf(req, value, (size_t)n);
+	else
+		fuse_reply_xattr(req, (size_t)n);
+	free(value);
+}
+
+static void cfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *i = inode_of(fs, ino);
+	char proc[PROC_FD_PATH_MAX];
+	char *list = NULL;
+	ssize_t n;
+	int fd;
+
+	if (S_ISLNK(inode_type(i))) {
+		if (size)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_xattr(req, 0);
+		return;
+	}
+	if (size && !(list = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0) {
+		n = fd;
+	} else {
+		proc_fd_path(proc, fd);
+		n = listxattr(proc, list, size);
+		if (n < 0)
+			n = -errno;
+		inode_fd_put(fs->itab, i);
+	}
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size)
+		fuse_reply_buf(req, list, (size_t)n);
+	else
+		fuse_reply_xattr(req, (size_t)n);
+	free(list);
+}
+
+static void cfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 const char *value, size_t size, int flags)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *i = inode_of(fs, ino);
+	char proc[PROC_FD_PATH_MAX];
+	int fd, r;
+
+	if (S_ISLNK(inode_type(i))) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	proc_fd_path(proc, fd);
+	r = neg_errno(setxattr(proc, name, value, size, flags));
+	inode_fd_put(fs->itab, i);
+	fuse_reply_err(req, -r);
+}
+
+static void cfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *i = inode_of(fs, ino);
+	char proc[PROC_FD_PATH_MAX];
+	int fd, r;
+
+	if (S_ISLNK(inode_type(i))) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	proc_fd_path(proc, fd);
+	r = neg_errno(removexattr(proc, name));
+	inode_fd_put(fs->itab, i);
+	fuse_reply_err(req, -r);
+}
+
+/*
+ * Only reached when the kernel does not check permissions itself; checks
+ * as the caller against the backend.
+ */
+static void cfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct cfs *fs = fs_of(req);
+	struct inode *i = inode_of(fs, ino);
+	char proc[PROC_FD_PATH_MAX];
+	int fd, r;
+
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	proc_fd_path(proc, fd);
+	r = creds_enter(req);
+	if (r == 0) {
+		r = neg_errno(faccessat(AT_FDCWD, proc, mask, AT_EACCESS));
+		creds_leave();
+	}
+	inode_fd_put(fs->itab, i);
+	fuse_reply_err(req, -r);
+}
+
+static void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			  off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -neg_errno(fallocate((int)fi->fh, mode, offset,
+						 length)));
+}
+
+static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+				off_t off_in, struct fuse_file_info *fi_in,
+				fuse_ino_t ino_out, off_t off_out,
+				struct fuse_file_info *fi_out, size_t len,
+				int flags)
+{
+	ssize_t n;
+
+	(void)ino_in;
+	(void)ino_out;
+	n = copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh,
+			    &off_out, len, (unsigned)flags);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void cfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		      struct fuse_file_info *fi)
+{
+	off_t r;
+
+	(void)ino;
+	r = lseek((int)fi->fh, off, whence);
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+const struct fuse_lowlevel_ops cfs_ops = {
+	.init = cfs_init,
+	.lookup = cfs_lookup,
+	.forget = cfs_forget,
+	.forget_multi = cfs_forget_multi,
+	.getattr = cfs_getattr,
+	.setattr = cfs_setattr,
+	.readlink = cfs_readlink,
+	.mknod = cfs_mknod,
+	.mkdir = cfs_mkdir,
+	.symlink = cfs_symlink,
+	.link = cfs_link,
+	.unlink = cfs_unlink,
+	.rmdir = cfs_rmdir,
+	.rename = cfs_rename,
+	.open = cfs_open,
+	.create = cfs_create,
+	.read = cfs_read,
+	.write_buf = cfs_write_buf,
+	.flush = cfs_flush,
+	.release = cfs_release,
+	.fsync = cfs_fsync,
+	.opendir = cfs_opendir,
+	.readdir = cfs_readdir,
+	.readdirplus = cfs_readdirplus,
+	.releasedir = cfs_releasedir,
+	.fsyncdir = cfs_fsyncdir,
+	.statfs = cfs_statfs,
+	.getxattr = cfs_getxattr,
+	.listxattr = cfs_listxattr,
+	.setxattr = cfs_setxattr,
+	.removexattr = cfs_removexattr,
+	.access = cfs_access,
+	.fallocate = cfs_fallocate,
+	.copy_file_range = cfs_copy_file_range,
+	.lseek = cfs_lseek,
+};

@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Inode table and bounded O_PATH descriptor cache.
+ *
+ * Locking: one mutex, t->lock, protects the hash table, every inode's
+ * lookup count, descriptor, user count and LRU links.  System calls are
+ * made outside it.
+ */
+#include "inode.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#define MAX_MOUNTS 64
+#define EVICT_BATCH 16 /* descriptors closed per eviction pass */
+
+struct inode_key {
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t superseded; /* 0 while current; see inode_lookup() */
+};
+
+struct inode {
+	struct inode_key key; /* immutable */
+	mode_t type;	      /* S_IFMT bits, immutable */
+	int mnt;	      /* index into t->mounts, immutable; -1: none */
+	struct file_handle *fh; /* immutable; NULL: descriptor pinned */
+
+	/* protected by t->lock */
+	uint64_t nlookup;
+	int fd;		   /* O_PATH descriptor or -1 */
+	unsigned fd_users; /* borrowers of fd; never evicted while > 0 */
+	bool pinned;	   /* fd is never closed before the inode is freed */
+	struct inode *lru_prev, *lru_next; /* when fd >= 0 && !fd_users */
+	UT_hash_handle hh;
+};
+
+struct mount_ref {
+	int mount_id;
+	int fd; /* O_PATH descriptor on that mount, for open_by_handle_at */
+};
+
+struct inode_table {
+	pthread_mutex_t lock;
+	struct inode *root;
+	bool use_handles; /* immutable after inode_table_new() */
+	unsigned fd_cache_max;
+
+	/* protected by lock */
+	struct inode *hash;
+	struct inode *lru_head, *lru_tail; /* head: least recently used */
+	unsigned fds_cached;		   /* evictable or borrowed fds */
+	unsigned fds_pinned;
+	uint64_t inodes, fd_hits, fd_misses, fd_evictions;
+	struct mount_ref mounts[MAX_MOUNTS];
+	int nmounts;
+};
+
+static void lru_unlink(struct inode_table *t, struct inode *i)
+{
+	if (i->lru_prev)
+		i->lru_prev->lru_next = i->lru_next;
+	else if (t->lru_head == i)
+		t->lru_head = i->lru_next;
+	if (i->lru_next)
+		i->lru_next->lru_prev = i->lru_prev;
+	else if (t->lru_tail == i)
+		t->lru_tail = i->lru_prev;
+	i->lru_prev = i->lru_next = NULL;
+}
+
+static void lru_append(struct inode_table *t, struct inode *i)
+{
+	i->lru_next = NULL;
+	i->lru_prev = t->lru_tail;
+	if (t->lru_tail)
+		t->lru_tail->lru_next = i;
+	else
+		t->lru_head = i;
+	t->lru_tail = i;
+}
+
+/*
+ * Detach up to n least recently used descriptors; the caller closes the
+ * returned descriptors after dropping the lock.  Caller holds t->lock.
+ */
+static int do_evict(struct inode_table *t, unsigned n, int *fds)
+{
+	int k = 0;
+
+	if (n > EVICT_BATCH)
+		n = EVICT_BATCH;
+	while ((unsigned)k < n && t->lru_head) {
+		struct inode *i = t->lru_head;
+
+		lru_unlink(t, i);
+		fds[k++] = i->fd;
+		i->fd = -1;
+		t->fds_cached--;
+		t->fd_evictions++;
+	}
+	return k;
+}
+
+static void close_all(const int *fds, int n)
+{
+	for (int k = 0; k < n; k++)
+		close(fds[k]);
+}
+
+/*
+ * Install fd as i's descriptor with one borrower.  If i already got one
+ * meanwhile, *spare is set to fd for the caller to close.  Caller holds
+ * t->lock.
+ */
+static int do_install_fd(struct inode_table *t, struct inode *i, int fd,
+			 int *spare)
+{
+	*spare = -1;
+	if (i->fd >= 0) {
+		*spare = fd;
+		if (!i->fd_users && !i->pinned)
+			lru_unlink(t, i);
+		i->fd_users++;
+		return i->fd;
+	}
+	i->fd = fd;
+	i->fd_users = 1;
+	if (i->pinned)
+		t->fds_pinned++;
+	else
+		t->fds_cached++;
+	return fd;
+}
+
+static int find_mount(struct inode_table *t, int mount_id, int fd)
+{
+	int idx = -1;
+
+	pthread_mutex_lock(&t->lock);
+	for (int k = 0; k < t->nmounts; k++) {
+		if (t->mounts[k].mount_id == mount_id) {
+			idx = k;
+			goto out_unlock;
+		}
+	}
+	if (t->nmounts < MAX_MOUNTS) {
+		/*
+		 * open_by_handle_at() wants a real descriptor, not O_PATH.
+		 * The first object met on a mount is its root directory.
+		 */
+		int mfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (mfd >= 0) {
+			idx = t->nmounts++;
+			t->mounts[idx].mount_id = mount_id;
+			t->mounts[idx].fd = mfd;
+		}
+	}
+out_unlock:
+	pthread_mutex_unlock(&t->lock);
+	return idx;
+}
+
+/*
+ * Make the file handle of the object open at fd.  Returns NULL where the
+ * backend has none to give; the inode then pins its descriptor.
+ */
+static struct file_handle *make_handle(struct inode_table *t, int fd,
+				       int *mnt)
+{
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} u;
+	struct file_handle *fh;
+	int mount_id;
+
+	*mnt = -1;
+	if (!t->use_handles)
+		return NULL;
+	u.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(fd, "", &u.fh, &mount_id, AT_EMPTY_PATH) < 0)
+		return NULL;
+	*mnt = find_mount(t, mount_id, fd);
+	if (*mnt < 0)
+		return NULL;
+	fh = malloc(sizeof(*fh) + u.fh.handle_bytes);
+	if (fh)
+		memcpy(fh, &u.fh, sizeof(*fh) + u.fh.handle_bytes);
+	return fh;
+}
+
+static struct inode *inode_alloc(const struct stat *st)
+{
+	struct inode *i = calloc(1, sizeof(*i));
+
+	if (!i)
+		return NULL;
+	i->key.dev = st->st_dev;
+	i->key.ino = st->st_ino;
+	i->type = st->st_mode & S_IFMT;
+	i->fd = -1;
+	i->mnt = -1;
+	return i;
+}
+
+int inode_table_new(int root_fd, unsigned fd_cache, bool use_handles,
+		    struct inode_table **out)
+{
+	struct inode_table *t;
+	struct stat st;
+	int r;
+
+	if (fstatat(root_fd, "", &st, AT_EMPTY_PATH) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	t->fd_cache_max = fd_cache ? fd_cache : 1;
+	t->use_handles = use_handles;
+
+	t->root = inode_alloc(&st);
+	if (!t->root) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	/*
+	 * Probe: handles are used only if the root has one and it can be
+	 * opened again (open_by_handle_at needs CAP_DAC_READ_SEARCH).
+	 */
+	t->root->fh = make_handle(t, root_fd, &t->root->mnt);
+	if (t->root->fh) {
+		int fd = open_by_handle_at(t->mounts[t->root->mnt].fd,
+					   t->root->fh, O_PATH);
+		if (fd >= 0)
+			close(fd);
+		else
+			t->use_handles = false;
+	} else {
+		t->use_handles = false;
+	}
+	if (!t->use_handles) {
+		free(t->root->fh);
+		t->root->fh = NULL;
+	}
+	t->root->nlookup = 1;
+	t->root->fd = root_fd;
+	t->root->pinned = true;
+	t->fds_pinned = 1;
+	HASH_ADD(hh, t->hash, key, sizeof(t->root->key), t->root);
+	t->inodes = 1;
+	*out = t;
+	return 0;
+
+out_free:
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+	return r;
+}
+
+void inode_table_free(struct inode_table *t)
+{
+	struct inode *i, *tmp;
+
+	if (!t)
+		return;
+	HASH_ITER(hh, t->hash, i, tmp)
+	{
+		HASH_DEL(t->hash, i);
+		if (i->fd >= 0)
+			close(i->fd);
+		free(i->fh);
+		free(i);
+	}
+	for (int k = 0; k < t->nmounts; k++)
+		close(t->mounts[k].fd);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+bool inode_table_uses_handles(const struct inode_table *t)
+{
+	return t->use_handles;
+}
+
+void inode_table_get_stats(struct inode_table *t,
+			   struct inode_table_stats *st)
+{
+	pthread_mutex_lock(&t->lock);
+	st->inodes = t->inodes;
+	st->fds_cached = t->fds_cached;
+	st->fds_pinned = t->fds_pinned;
+	st->fd_hits = t->fd_hits;
+	st->fd_misses = t->fd_misses;
+	st->fd_evictions = t->fd_evictions;
+	pthread_mutex_unlock(&t->lock);
+}
+
+struct inode *inode_root(struct inode_table *t)
+{
+	return t->root;
+}
+
+mode_t inode_type(const struct inode *i)
+{
+	return i->type;
+}
+
+int inode_fd_get(struct inode_table *t, struct inode *i)
+{
+	int evicted[EVICT_BATCH];
+	int nevicted = 0, fd, spare, mfd;
+
+	pthread_mutex_lock(&t->lock);
+	if (i->fd >= 0) {
+		if (!i->fd_users && !i->pinned)
+			lru_unlink(t, i);
+		i->fd_users++;
+		t->fd_hits++;
+		fd = i->fd;
+		pthread_mutex_unlock(&t->lock);
+		return fd;
+	}
+	t->fd_misses++;
+	if (t->fds_cached >= t->fd_cache_max)
+		nevicted = do_evict(t, t->fds_cached - t->fd_cache_max + 1,
+				    evicted);
+	mfd = t->mounts[i->mnt].fd;
+	pthread_mutex_unlock(&t->lock);
+	close_all(evicted, nevicted);
+
+	/* An inode without a pinned fd always has a handle. */
+	fd = open_by_handle_at(mfd, i->fh, O_PATH);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+		/* Descriptors ran short: give back a batch and retry once. */
+		pthread_mutex_lock(&t->lock);
+		nevicted = do_evict(t, EVICT_BATCH, evicted);
+		pthread_mutex_unlock(&t->lock);
+		close_all(evicted, nevicted);
+		fd = open_by_handle_at(mfd, i->fh, O_PATH);
+	}
+	if (fd < 0)
+		return -errno;
+
+	pthread_mutex_lock(&t->lock);
+	fd = do_install_fd(t, i, fd, &spare);
+	pthread_mutex_unlock(&t->lock);
+	if (spare >= 0)
+		close(spare);
+	return fd;
+}
+
+void inode_fd_put(struct inode_table *t, struct inode *i)
+{
+	int evicted[EVICT_BATCH];
+	int nevicted = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (--i->fd_users == 0 && !i->pinned) {
+		lru_append(t, i);
+		if (t->fds_cached > t->fd_cache_max)
+			nevicted = do_evict(t, t->fds_cached - t->fd_cache_max,
+					    evicted);
+	}
+	pthread_mutex_unlock(&t->lock);
+	close_all(evicted, nevicted);
+}
+
+int inode_open(struct inode_table *t, struct inode *i, int flags)
+{
+	char path[64];
+	int fd, pfd;
+
+	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
+	if (i->fh) {
+		fd = open_by_handle_at(t->mounts[i->mnt].fd, i->fh,
+				       flags | O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	pfd = inode_fd_get(t, i);
+	if (pfd < 0)
+		return pfd;
+	if (S_ISDIR(i->type)) {
+		fd = openat(pfd, ".", flags | O_CLOEXEC);
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+		fd = open(path, flags | O_CLOEXEC);
+	}
+	if (fd < 0)
+		fd = -errno;
+	inode_fd_put(t, i);
+	return fd;
+}
+
+static bool is_dot_or_dotdot(const char *name)
+{
+	return name[0] == '.' &&
+	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+static bool same_object(const struct inode *i, const struct inode *fresh)
+{
+	if (i->type != fresh->type)
+		return false;
+	if (!i->fh || !fresh->fh)
+		return true; /* no handles: the inode number is all we have */
+	return i->fh->handle_type == fresh->fh->handle_type &&
+	       i->fh->handle_bytes == fresh->fh->handle_bytes &&
+	       memcmp(i->fh->f_handle, fresh->fh->f_handle,
+		      i->fh->handle_bytes) == 0;
+}
+
+int inode_lookup(struct inode_table *t, struct inode *parent,
+		 const char *name, struct stat *st, struct inode **out)
+{
+	struct inode *i, *fresh;
+	int pfd, fd, r, spare = -1;
+
+	if (is_dot_or_dotdot(name))
+		return -EINVAL;
+
+	pfd = inode_fd_get(t, parent);
+	if (pfd < 0)
+		return pfd;
+	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	inode_fd_put(t, parent);
+	if (r < 0)
+		return r;
+	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+		goto out_close;
+	}
+	fresh = inode_alloc(st);
+	if (!fresh) {
+		r = -ENOMEM;
+		goto out_close;
+	}
+	fresh->fh = make_handle(t, fd, &fresh->mnt);
+	fresh->pinned = !fresh->fh;
+
+	pthread_mutex_lock(&t->lock);
+	HASH_FIND(hh, t->hash, &fresh->key, sizeof(fresh->key), i);
+	if (i && same_object(i, fresh)) {
+		i->nlookup++;
+		if (i->fd < 0) { /* adopt the fresh descriptor */
+			do_install_fd(t, i, fd, &spare);
+			fd = -1;
+			if (--i->fd_users == 0)
+				lru_append(t, i);
+		}
+		pthread_mutex_unlock(&t->lock);
+		free(fresh->fh);
+		free(fresh);
+		goto out_found;
+	}
+	if (i) {
+		/*
+		 * The inode number was reused by a new object while the
+		 * kernel still holds the old one: the old inode is re-keyed
+		 * out of the way and lives on until its last forget.
+		 */
+		HASH_DEL(t->hash, i);
+		i->key.superseded = (uintptr_t)i;
+		HASH_ADD(hh, t->hash, key, sizeof(i->key), i);
+	}
+	i = fresh;
+	i->nlookup = 1;
+	do_install_fd(t, i, fd, &spare);
+	fd = -1;
+	if (--i->fd_users == 0 && !i->pinned)
+		lru_append(t, i);
+	HASH_ADD(hh, t->hash, key, sizeof(i->key), i);
+	t->inodes++;
+	pthread_mutex_unlock(&t->lock);
+
+out_found:
+	*out = i;
+	r = 0;
+out_close:
+	if (spare >= 0)
+		close(spare);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+void inode_forget(struct inode_table *t, struct inode *i, uint64_t n)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&t->lock);
+	if (i == t->root) {
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	if (n > i->nlookup)
+		n = i->nlookup; /* a kernel bug if so; never underflow */
+	i->nlookup -= n;
+	if (i->nlookup > 0) {
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	HASH_DEL(t->hash, i);
+	t->inodes--;
+	if (i->fd >= 0) {
+		fd = i->fd;
+		if (i->pinned) {
+			t->fds_pinned--;
+		} else {
+			if (!i->fd_users)
+				lru_unlink(t, i);
+			t->fds_cached--;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (fd >= 0)
+		close(fd);
+	free(i->fh);
+	free(i);
+}

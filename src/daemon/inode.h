@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CACHEFS_INODE_H
+#define CACHEFS_INODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/*
+ * The inode table maps backend inodes (device, inode number) to the
+ * objects whose addresses are handed to the kernel as FUSE node ids.
+ *
+ * An inode is not tied to an open descriptor.  Each one remembers a file
+ * handle (name_to_handle_at); an O_PATH descriptor for it is opened on
+ * demand with open_by_handle_at and kept in a bounded LRU cache.  So a tree
+ * with many more inodes than the process may hold descriptors can be
+ * walked, read and written.  Only where the backend cannot produce handles
+ * (or the daemon lacks CAP_DAC_READ_SEARCH) is the descriptor pinned for
+ * the inode's lifetime, as in libfuse's passthrough examples.
+ */
+
+struct inode;
+struct inode_table;
+
+struct inode_table_stats {
+	uint64_t inodes;      /* inodes known to the kernel */
+	uint64_t fds_cached;  /* O_PATH descriptors open in the cache */
+	uint64_t fds_pinned;  /* descriptors that cannot be evicted */
+	uint64_t fd_hits;     /* descriptor found open */
+	uint64_t fd_misses;   /* descriptor reopened from a handle */
+	uint64_t fd_evictions;
+};
+
+/*
+ * Create a table rooted at the backend directory root_fd (an O_PATH
+ * descriptor the table takes over).  fd_cache bounds the descriptors kept
+ * open.  With use_handles false, or when the backend does not support
+ * handles, every inode pins its descriptor.
+ */
+int inode_table_new(int root_fd, unsigned fd_cache, bool use_handles,
+		    struct inode_table **out);
+void inode_table_free(struct inode_table *t);
+
+bool inode_table_uses_handles(const struct inode_table *t);
+void inode_table_get_stats(struct inode_table *t,
+			   struct inode_table_stats *st);
+
+struct inode *inode_root(struct inode_table *t);
+
+/*
+ * Look name up in directory parent without following a final symlink.
+ * On success the inode's lookup count is raised by one, *st holds its
+ * attributes and *out the inode.  "." and ".." are refused with -EINVAL:
+ * the kernel resolves them itself, and the daemon must never step above
+ * the backend root.
+ */
+int inode_lookup(struct inode_table *t, struct inode *parent,
+		 const char *name, struct stat *st, struct inode **out);
+
+/* Drop n lookup references; the inode is freed when none remain. */
+void inode_forget(struct inode_table *t, struct inode *i, uint64_t n);
+
+/*
+ * Borrow an O_PATH descriptor for i.  It stays valid until the matching
+ * inode_fd_put().  Returns the descriptor or a negative errno (-ESTALE
+ * when the backend inode no longer exists).
+ */
+int inode_fd_get(struct inode_table *t, struct inode *i);
+void inode_fd_put(struct inode_table *t, struct inode *i);
+
+/*
+ * Open i with the given open(2) flags (no O_CREAT), by handle where
+ * possible.  Returns a new descriptor the caller owns, or a negative errno.
+ */
+int inode_open(struct inode_table *t, struct inode *i, int flags);
+
+mode_t inode_type(const struct inode *i); /* S_IFMT bits */
+
+#endif

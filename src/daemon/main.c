@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cachefs: start-up order, command line, signals and shutdown.
+ *
+ *   parse options -> open backend -> inode table -> FUSE session -> mount
+ *   -> daemonize -> serve -> unmount
+ *
+ * The backend directory is opened before mounting, so cachefs can be
+ * mounted over its own backend.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "creds.h"
+#include "fs.h"
+#include "inode.h"
+#include "log.h"
+
+#ifndef CACHEFS_VERSION
+#define CACHEFS_VERSION "unknown"
+#endif
+
+/*
+ * Mount options that are handed to the kernel (via libfuse), and options
+ * that mount(8) and fstab use but that mean nothing to cachefs.
+ */
+static const char *const kernel_opts[] = {
+	"allow_other", "allow_root", "auto_unmount", "default_permissions",
+	"ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec",
+	"async", "sync", "dirsync", "atime", "noatime", "relatime",
+	"norelatime", "strictatime", "nostrictatime", "lazytime",
+	"nolazytime", "max_read", "blksize", "fsname", "subtype", "context",
+	"fscontext", "defcontext", "rootcontext", NULL,
+};
+static const char *const ignored_opts[] = {
+	"defaults", "_netdev", "nofail", "auto", "noauto", "user", "nouser",
+	"users", "owner", "group", "comment", "nonempty", NULL,
+};
+
+struct cmdline {
+	const char *backend;
+	const char *mountpoint;
+	bool foreground;
+	bool debug;
+	bool single_thread;
+	bool fsname_given;
+	struct config *cfg;
+	char *kernel_opts; /* comma-separated, escaped for libfuse */
+};
+
+static bool in_list(const char *const *list, const char *name)
+{
+	for (; *list; list++)
+		if (strcmp(*list, name) == 0)
+			return true;
+	return false;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: cachefs BACKEND MOUNTPOINT [-o OPTION[,OPTION...]] "
+		"[-f] [-d] [-s]\n"
+		"       mount -t fuse.cachefs BACKEND MOUNTPOINT "
+		"[-o OPTION[,...]]\n"
+		"\n"
+		"Mount the directory BACKEND at MOUNTPOINT through cachefs.\n"
+		"\n"
+		"  -f             stay in the foreground, log to stderr\n"
+		"  -d             debug: foreground, log every request\n"
+		"  -s             serve requests from a single thread\n"
+		"  -o OPTIONS     comma-separated mount options (below)\n"
+		"  -h, --help     show this help\n"
+		"  -V, --version  show the version\n"
+		"\n"
+		"cachefs options:\n");
+	config_print_help(out);
+	fprintf(out, "\nKernel mount options passed through:\n   ");
+	for (int i = 0; kernel_opts[i]; i++)
+		fprintf(out, " %s", kernel_opts[i]);
+	fprintf(out, "\nIgnored (for fstab and mount(8)):\n   ");
+	for (int i = 0; ignored_opts[i]; i++)
+		fprintf(out, " %s", ignored_opts[i]);
+	fprintf(out, ", x-*\n\nSee cachefs(8).\n");
+}
+
+/* Append name[=value] to a libfuse option string, escaping commas. */
+static int add_kernel_opt(char **opts, const char *name, const char *value)
+{
+	char buf[PATH_MAX * 2 + 64];
+
+	if (value)
+		snprintf(buf, sizeof(buf), "%s=%s", name, value);
+	else
+		snprintf(buf, sizeof(buf), "%s", name);
+	return fuse_opt_add_opt_escaped(opts, buf) < 0 ? -ENOMEM : 0;
+}
+
+static int take_opt(const char *name, const char *value, void *arg)
+{
+	struct cmdline *cl = arg;
+	const struct option_def *od = config_find(name);
+	char err[256];
+
+	if (od) {
+		if (config_set(cl->cfg, od, value, err, sizeof(err)) < 0) {
+			fprintf(stderr, "cachefs: %s\n", err);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(name, "debug") == 0) {
+		cl->debug = true;
+		return 0;
+	}
+	if (in_list(kernel_opts, name)) {
+		if (strcmp(name, "fsname") == 0)
+			cl->fsname_given = true;
+		return add_kernel_opt(&cl->kernel_opts, name, value);
+	}
+	if (in_list(ignored_opts, name) || strncmp(name, "x-", 2) == 0)
+		return 0;
+	fprintf(stderr,
+		"cachefs: unknown option '%s' (see cachefs --help)\n", name);
+	return -EINVAL;
+}
+
+/* Returns 0 to run, 1 to exit successfully, -1 on a usage error. */
+static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
+{
+	for (int k = 1; k < argc; k++) {
+		const char *a = argv[k];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 1;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("cachefs %s (libfuse %s)\n", CACHEFS_VERSION,
+			       fuse_pkgversion());
+			return 1;
+		} else if (strcmp(a, "-f") == 0) {
+			cl->foreground = true;
+		} else if (strcmp(a, "-d") == 0) {
+			cl->debug = true;
+		} else if (strcmp(a, "-s") == 0) {
+			cl->single_thread = true;
+		} else if (strncmp(a, "-o", 2) == 0) {
+			const char *opts = a[2] ? a + 2 : argv[++k];
+
+			if (!opts) {
+				fprintf(stderr, "cachefs: -o needs options\n");
+				return -1;
+			}
+			if (config_split_opts(opts, take_opt, cl) < 0)
+				return -1;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr,
+				"cachefs: unknown flag '%s' (see cachefs "
+				"--help)\n",
+				a);
+			return -1;
+		} else if (!cl->backend) {
+			cl->backend = a;
+		} else if (!cl->mountpoint) {
+			cl->mountpoint = a;
+		} else {
+			fprintf(stderr, "cachefs: unexpected argument '%s'\n",
+				a);
+			return -1;
+		}
+	}
+	if (!cl->backend || !cl->mountpoint) {
+		fprintf(stderr, "cachefs: %s\n",
+			cl->backend ? "no mount point given"
+				    : "no backend directory given");
+		usage(stderr);
+		return -1;
+	}
+	if (cl->debug) {
+		cl->foreground = true;
+		cl->cfg->log_level = LOGL_DEBUG;
+	}
+	return 0;
+}
+
+static rlim_t raise_nofile_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur;
+}
+
+static int serve(struct fuse_session *se, const struct cmdline *cl)
+{
+	struct fuse_loop_config *lc;
+	int r;
+
+	if (cl->single_thread || cl->cfg->threads <= 1)
+		return fuse_session_loop(se);
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(lc, cl->cfg->clone_fd);
+	fuse_loop_cfg_set_max_threads(lc, cl->cfg->threads);
+	fuse_loop_cfg_set_idle_threads(lc, cl->cfg->idle_threads);
+	r = fuse_session_loop_mt(se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct cmdline cl = { .cfg = &cfg };
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct cfs fs = { .cfg = &cfg };
+	char backend[PATH_MAX];
+	rlim_t nofile;
+	int root_fd, r, ret = 1;
+
+	config_defaults(&cfg);
+	r = parse_cmdline(argc, argv, &cl);
+	if (r != 0) {
+		free(cl.kernel_opts);
+		return r > 0 ? 0 : 2;
+	}
+	log_init("cachefs", cfg.log_level);
+
+	root_fd = open(cl.backend, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0 || !realpath(cl.backend, backend)) {
+		log_error_errno(errno, "cannot open backend directory '%s'",
+				cl.backend);
+		goto out_opts;
+	}
+
+	nofile = raise_nofile_limit();
+	if (!cfg.fd_cache)
+		cfg.fd_cache = nofile / 4 > 16 ? nofile / 4 : 16;
+	r = inode_table_new(root_fd, cfg.fd_cache, cfg.file_handles, &fs.itab);
+	if (r < 0) {
+		log_error_errno(r, "cannot use backend directory '%s'",
+				backend);
+		close(root_fd);
+		goto out_opts;
+	}
+	if (!inode_table_uses_handles(fs.itab))
+		log_warning("backend '%s': no file handles; holding one "
+			    "descriptor per inode (limit %llu)",
+			    backend, (unsigned long long)nofile);
+
+	creds_init();
+	umask(0); /* the kernel already applied the caller's umask */
+
+	if (fuse_opt_add_arg(&args, argv[0]) < 0 ||
+	    (cl.debug && fuse_opt_add_arg(&args, "-d") < 0) ||
+	    (!cl.fsname_given && add_kernel_opt(&cl.kernel_opts, "fsname",
+						backend) < 0) ||
+	    add_kernel_opt(&cl.kernel_opts, "subtype", "cachefs") < 0 ||
+	    add_kernel_opt(&cl.kernel_opts, "default_permissions", NULL) < 0 ||
+	    fuse_opt_add_arg(&args, "-o") < 0 ||
+	    fuse_opt_add_arg(&args, cl.kernel_opts) < 0) {
+		log_error("out of memory");
+		goto out_itab;
+	}
+
+	fs.se = fuse_session_new(&args, &cfs_ops, sizeof(cfs_ops), &fs);
+	if (!fs.se)
+		goto out_itab;
+	if (fuse_set_signal_handlers(fs.se) < 0)
+		goto out_session;
+	if (fuse_session_mount(fs.se, cl.mountpoint) < 0)
+		goto out_signals;
+	if (fuse_daemonize(cl.foreground) < 0)
+		goto out_unmount;
+	if (!cl.foreground)
+		log_to_syslog();
+	log_notice("serving %s at %s", backend, cl.mountpoint);
+
+	r = serve(fs.se, &cl);
+	ret = r < 0 ? 1 : 0;
+	log_notice("%s unmounted%s", cl.mountpoint,
+		   ret ? " after an error" : "");
+
+out_unmount:
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_itab:
+	inode_table_free(fs.itab);
+out_opts:
+	fuse_opt_free_args(&args);
+	free(cl.kernel_opts);
+	return ret;
+}

@@ -1,0 +1,120 @@
+# Shared helpers for cachefs integration tests (bash).
+#
+#   . "$TESTDIR/lib.sh"
+#   cfs_setup                       # temp dir, traps, $CACHEFS checked
+#   cfs_mount "$B" "$M" [OPTS]      # mount in the foreground, wait for it
+#   ...
+#   cfs_umount "$M"                 # unmount, check the daemon exited 0
+#
+# The daemon runs with -f so that its exit status and any sanitizer report
+# are seen; every mount is undone by the EXIT trap even when a test fails.
+
+set -u
+set -o pipefail
+
+: "${CACHEFS:?CACHEFS must point at the cachefs binary}"
+CFS_TIMEOUT=${CFS_TIMEOUT:-20}
+CFS_MOUNTS=()
+declare -A CFS_PIDS=()
+declare -A CFS_LOGS=()
+
+cfs_fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+cfs_cleanup() {
+	local m
+	for m in "${CFS_MOUNTS[@]}"; do
+		if mountpoint -q "$m" 2>/dev/null; then
+			fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+		fi
+	done
+	for m in "${!CFS_PIDS[@]}"; do
+		kill "${CFS_PIDS[$m]}" 2>/dev/null
+	done
+	if [ -n "${CFS_TMP:-}" ] && [ -d "$CFS_TMP" ]; then
+		rm -rf --one-file-system "$CFS_TMP"
+	fi
+}
+
+cfs_setup() {
+	[ -x "$CACHEFS" ] || cfs_fail "no cachefs binary at $CACHEFS"
+	CFS_TMP=$(mktemp -d /tmp/cachefs-test.XXXXXX)
+	chmod 755 "$CFS_TMP"
+	trap cfs_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+# True once $1 is a mount point of a fuse.cachefs file system.
+cfs_is_mounted() {
+	awk -v m="$1" '$2 == m && $3 == "fuse.cachefs" { f = 1 } END { exit !f }' \
+		/proc/self/mounts
+}
+
+# Wait up to CFS_TIMEOUT seconds for a condition command to succeed.
+cfs_wait_for() {
+	local deadline=$((SECONDS + CFS_TIMEOUT))
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.02
+	done
+}
+
+# cfs_mount BACKEND MNT [OPTIONS] -- starts cachefs -f in the background.
+cfs_mount() {
+	local b=$1 m=$2 o=${3:-} log
+	m=$(realpath "$m")
+	log="$CFS_TMP/cachefs.$(basename "$m").$RANDOM.log"
+	if [ -n "$o" ]; then
+		"$CACHEFS" -f "$b" "$m" -o "$o" 2>"$log" &
+	else
+		"$CACHEFS" -f "$b" "$m" 2>"$log" &
+	fi
+	CFS_PIDS[$m]=$!
+	CFS_LOGS[$m]=$log
+	CFS_MOUNTS+=("$m")
+	if ! cfs_wait_for cfs_mount_ready "$m"; then
+		cat "$log" >&2
+		cfs_fail "cachefs did not mount $m"
+	fi
+}
+
+cfs_mount_ready() {
+	cfs_is_mounted "$1" && return 0
+	kill -0 "${CFS_PIDS[$1]}" 2>/dev/null || {
+		cat "${CFS_LOGS[$1]}" >&2
+		cfs_fail "cachefs exited before mounting $1"
+	}
+	return 1
+}
+
+# Report sanitizer findings in a daemon log.
+cfs_check_log() {
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$1"; then
+		cat "$1" >&2
+		cfs_fail "sanitizer report in cachefs log"
+	fi
+}
+
+# cfs_umount MNT -- unmount and require a clean daemon exit.
+cfs_umount() {
+	local m rc=0 pid
+	m=$(realpath "$1")
+	pid=${CFS_PIDS[$m]:-}
+	fusermount3 -u "$m" || cfs_fail "fusermount3 -u $m failed"
+	if [ -n "$pid" ]; then
+		wait "$pid" || rc=$?
+		unset "CFS_PIDS[$m]"
+		cfs_check_log "${CFS_LOGS[$m]}"
+		[ "$rc" -eq 0 ] || { cat "${CFS_LOGS[$m]}" >&2; cfs_fail "cachefs exited with $rc"; }
+	fi
+}
+
+# A fresh backend and mount point under the test directory.
+cfs_dirs() {
+	CFS_BACKEND=$CFS_TMP/backend$1
+	CFS_MNT=$CFS_TMP/mnt$1
+	mkdir -p "$CFS_BACKEND" "$CFS_MNT"
+	chmod 755 "$CFS_BACKEND" "$CFS_MNT"
+}
