@@ -108,6 +108,14 @@ static int do_evict(struct inode_table *t, unsigned n, int *fds)
 	return k;
 }
 
+/* Evict down to the cache's bound.  Caller holds t->lock. */
+static int do_trim(struct inode_table *t, int *fds)
+{
+	if (t->fds_cached <= t->fd_cache_max)
+		return 0;
+	return do_evict(t, t->fds_cached - t->fd_cache_max, fds);
+}
+
 static void close_all(const int *fds, int n)
 {
 	for (int k = 0; k < n; k++)
@@ -369,9 +377,7 @@ void inode_fd_put(struct inode_table *t, struct inode *i)
 	pthread_mutex_lock(&t->lock);
 	if (--i->fd_users == 0 && !i->pinned) {
 		lru_append(t, i);
-		if (t->fds_cached > t->fd_cache_max)
-			nevicted = do_evict(t, t->fds_cached - t->fd_cache_max,
-					    evicted);
+		nevicted = do_trim(t, evicted);
 	}
 	pthread_mutex_unlock(&t->lock);
 	close_all(evicted, nevicted);
@@ -425,7 +431,8 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 		 const char *name, struct stat *st, struct inode **out)
 {
 	struct inode *i, *fresh;
-	int pfd, fd, r, spare = -1;
+	int evicted[EVICT_BATCH];
+	int pfd, fd, r, spare = -1, nevicted = 0;
 
 	if (is_dot_or_dotdot(name))
 		return -EINVAL;
@@ -459,8 +466,10 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 			fd = -1;
 			if (--i->fd_users == 0)
 				lru_append(t, i);
+			nevicted = do_trim(t, evicted);
 		}
 		pthread_mutex_unlock(&t->lock);
+		close_all(evicted, nevicted);
 		free(fresh->fh);
 		free(fresh);
 		goto out_found;
@@ -483,7 +492,9 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 		lru_append(t, i);
 	HASH_ADD(hh, t->hash, key, sizeof(i->key), i);
 	t->inodes++;
+	nevicted = do_trim(t, evicted);
 	pthread_mutex_unlock(&t->lock);
+	close_all(evicted, nevicted);
 
 out_found:
 	*out = i;

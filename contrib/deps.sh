@@ -1,0 +1,18 @@
+# Debian packages cachefs needs; sourced by quickstart and run-tests.
+# cfs_install_deps PACKAGE... installs only what is missing.
+
+CFS_BUILD_DEPS="gcc pkg-config meson ninja-build libfuse3-dev fuse3 uthash-dev"
+CFS_TEST_DEPS="check attr procps util-linux"
+
+cfs_install_deps() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq &&
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

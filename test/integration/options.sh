@@ -1,0 +1,54 @@
+#!/bin/bash
+# Bad command lines fail clearly and mount nothing; every option in the
+# option table is documented in cachefs(8).
+. "$TESTDIR/lib.sh"
+cfs_setup
+cfs_dirs 1
+touch "$CFS_TMP/plainfile"
+
+# expect_fail MESSAGE ARGS... : cachefs ARGS must exit non-zero, print
+# MESSAGE on stderr and leave nothing mounted.
+expect_fail() {
+	local msg=$1 rc=0
+	shift
+	timeout 10 "$CACHEFS" "$@" >"$CFS_TMP/out" 2>"$CFS_TMP/err" || rc=$?
+	[ "$rc" -ne 0 ] || cfs_fail "cachefs $* succeeded"
+	[ "$rc" -ne 124 ] || cfs_fail "cachefs $* hung"
+	grep -qF -- "$msg" "$CFS_TMP/err" ||
+		{ cat "$CFS_TMP/err"; cfs_fail "cachefs $*: no '$msg' on stderr"; }
+	! cfs_is_mounted "$CFS_MNT" || cfs_fail "cachefs $* mounted anyway"
+}
+
+B=$CFS_BACKEND M=$CFS_MNT
+expect_fail "unknown option 'bogus'" "$B" "$M" -o bogus
+expect_fail "unknown option 'bogus'" "$B" "$M" -o allow_other,bogus=1
+expect_fail "option 'attr_timeout': 'soon' is not a duration" "$B" "$M" -o attr_timeout=soon
+expect_fail "option 'entry_timeout' needs a value" "$B" "$M" -o entry_timeout
+expect_fail "option 'threads': '-3' is not a non-negative integer" "$B" "$M" -o threads=-3
+expect_fail "option 'splice': 'perhaps' is not on or off" "$B" "$M" -o splice=perhaps
+expect_fail "option 'log_level': 'loud' is not one of" "$B" "$M" -o log_level=loud
+expect_fail "unknown flag '--frobnicate'" "$B" "$M" --frobnicate
+expect_fail "-o needs options" "$B" "$M" -o
+expect_fail "no backend directory given"
+expect_fail "no mount point given" "$B"
+expect_fail "unexpected argument" "$B" "$M" extra
+expect_fail "cannot open backend directory '$CFS_TMP/nonexistent'" "$CFS_TMP/nonexistent" "$M"
+expect_fail "cannot open backend directory '$CFS_TMP/plainfile'" "$CFS_TMP/plainfile" "$M"
+expect_fail "$CFS_TMP/nomnt" "$B" "$CFS_TMP/nomnt"
+
+# Options accepted from fstab and mount(8) that mean nothing to cachefs.
+cfs_mount "$B" "$M" "defaults,_netdev,nofail,x-systemd.automount,noatime,attr_timeout=2s"
+cfs_umount "$M"
+
+# Every option in the table (as --help prints it) is in the man page.
+man=$SRCDIR/man/cachefs.8
+[ -f "$man" ] || cfs_fail "no man page at $man"
+opts=$("$CACHEFS" --help | sed -n 's/^    -o \([a-z_]*\)=.*/\1/p')
+[ -n "$opts" ] || cfs_fail "--help lists no options"
+n=0
+for o in $opts; do
+	grep -qE "^\.BI? ${o}(=| |\$)" "$man" ||
+		cfs_fail "option $o is missing from cachefs.8"
+	n=$((n + 1))
+done
+echo "options: $n options documented; bad input rejected"

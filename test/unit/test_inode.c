@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The inode table over a real scratch directory: identity of lookups,
+ * forget, the bounded descriptor cache and refusal of "." and "..".
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "inode.h"
+
+static char dir[] = "/tmp/cachefs-unit.XXXXXX";
+static struct inode_table *t;
+
+static void make_tree(int nfiles)
+{
+	char path[256];
+
+	for (int k = 0; k < nfiles; k++) {
+		snprintf(path, sizeof(path), "%s/f%04d", dir, k);
+		int fd = open(path, O_CREAT | O_WRONLY, 0644);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, path, strlen(path)),
+				 (ssize_t)strlen(path));
+		close(fd);
+	}
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	ck_assert_int_eq(symlink("/etc/passwd", path), 0);
+}
+
+static void setup_table(unsigned fd_cache, bool handles)
+{
+	int root;
+
+	strcpy(dir, "/tmp/cachefs-unit.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	make_tree(64);
+	root = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(root, 0);
+	ck_assert_int_eq(inode_table_new(root, fd_cache, handles, &t), 0);
+}
+
+static void setup(void)
+{
+	setup_table(8, true);
+}
+
+static void setup_pinned(void)
+{
+	setup_table(8, false);
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+
+	inode_table_free(t);
+	t = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_lookup_identity)
+{
+	struct inode *a, *b;
+	struct stat st, st2, ref;
+	char path[256];
+
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0001", &st, &a), 0);
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0001", &st2, &b),
+			 0);
+	ck_assert_ptr_eq(a, b);
+	snprintf(path, sizeof(path), "%s/f0001", dir);
+	ck_assert_int_eq(lstat(path, &ref), 0);
+	ck_assert_uint_eq(st.st_ino, ref.st_ino);
+	ck_assert(S_ISREG(inode_type(a)));
+
+	struct inode_table_stats s;
+	inode_table_get_stats(t, &s);
+	ck_assert_uint_eq(s.inodes, 2); /* root and f0001 */
+	inode_forget(t, a, 2);
+	inode_table_get_stats(t, &s);
+	ck_assert_uint_eq(s.inodes, 1);
+}
+END_TEST
+
+START_TEST(test_lookup_errors)
+{
+	struct inode *i;
+	struct stat st;
+
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "nope", &st, &i),
+			 -ENOENT);
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "..", &st, &i),
+			 -EINVAL);
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), ".", &st, &i),
+			 -EINVAL);
+}
+END_TEST
+
+START_TEST(test_symlink_not_followed)
+{
+	struct inode *i;
+	struct stat st;
+	char target[64];
+	int fd;
+	ssize_t n;
+
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "link", &st, &i), 0);
+	ck_assert(S_ISLNK(st.st_mode));
+	ck_assert(S_ISLNK(inode_type(i)));
+	fd = inode_fd_get(t, i);
+	ck_assert_int_ge(fd, 0);
+	n = readlinkat(fd, "", target, sizeof(target) - 1);
+	ck_assert_int_eq(n, strlen("/etc/passwd"));
+	inode_fd_put(t, i);
+}
+END_TEST
+
+START_TEST(test_fd_cache_bounded)
+{
+	struct inode *ino[64];
+	struct inode_table_stats s;
+	struct stat st;
+	char name[16], buf[128];
+
+	for (int k = 0; k < 64; k++) {
+		snprintf(name, sizeof(name), "f%04d", k);
+		ck_assert_int_eq(inode_lookup(t, inode_root(t), name, &st,
+					      &ino[k]),
+				 0);
+		inode_table_get_stats(t, &s);
+		ck_assert_uint_le(s.fds_cached, 8);
+	}
+	/* Every inode is still usable: evicted ones reopen by handle. */
+	for (int k = 0; k < 64; k++) {
+		int fd = inode_open(t, ino[k], O_RDONLY);
+		ck_assert_int_ge(fd, 0);
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		ck_assert_int_gt(n, 0);
+		buf[n] = '\0';
+		snprintf(name, sizeof(name), "/f%04d", k);
+		ck_assert_ptr_nonnull(strstr(buf, name));
+		close(fd);
+
+		fd = inode_fd_get(t, ino[k]);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(fstatat(fd, "", &st, AT_EMPTY_PATH), 0);
+		inode_fd_put(t, ino[k]);
+	}
+	inode_table_get_stats(t, &s);
+	ck_assert_uint_le(s.fds_cached, 8);
+	ck_assert_uint_gt(s.fd_evictions, 0);
+	ck_assert_uint_gt(s.fd_misses, 0);
+	for (int k = 0; k < 64; k++)
+		inode_forget(t, ino[k], 1);
+	inode_table_get_stats(t, &s);
+	ck_assert_uint_eq(s.inodes, 1);
+	ck_assert_uint_eq(s.fds_cached, 0);
+}
+END_TEST
+
+START_TEST(test_borrowed_fd_survives_eviction)
+{
+	struct inode *held, *other;
+	struct stat st;
+	char name[16];
+	int fd;
+
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0000", &st, &held),
+			 0);
+	fd = inode_fd_get(t, held);
+	ck_assert_int_ge(fd, 0);
+	for (int k = 1; k < 40; k++) {
+		snprintf(name, sizeof(name), "f%04d", k);
+		ck_assert_int_eq(inode_lookup(t, inode_root(t), name, &st,
+					      &other),
+				 0);
+	}
+	/* Still the same open descriptor of f0000. */
+	ck_assert_int_eq(fstatat(fd, "", &st, AT_EMPTY_PATH), 0);
+	struct stat ref;
+	char path[256];
+	snprintf(path, sizeof(path), "%s/f0000", dir);
+	ck_assert_int_eq(stat(path, &ref), 0);
+	ck_assert_uint_eq(st.st_ino, ref.st_ino);
+	inode_fd_put(t, held);
+}
+END_TEST
+
+START_TEST(test_replaced_name_is_new_inode)
+{
+	struct inode *a, *b;
+	struct stat st;
+	char path[256];
+
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0002", &st, &a), 0);
+	snprintf(path, sizeof(path), "%s/f0002", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0002", &st, &b), 0);
+	ck_assert(S_ISDIR(inode_type(b)));
+	ck_assert(S_ISREG(inode_type(a)));
+	if (a != b) {
+		inode_forget(t, a, 1);
+		inode_forget(t, b, 1);
+	}
+}
+END_TEST
+
+START_TEST(test_pinned_mode)
+{
+	struct inode *i;
+	struct inode_table_stats s;
+	struct stat st;
+	char name[16];
+
+	ck_assert(!inode_table_uses_handles(t));
+	for (int k = 0; k < 20; k++) {
+		snprintf(name, sizeof(name), "f%04d", k);
+		ck_assert_int_eq(inode_lookup(t, inode_root(t), name, &st, &i),
+				 0);
+		int fd = inode_open(t, i, O_RDONLY);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+	}
+	inode_table_get_stats(t, &s);
+	ck_assert_uint_eq(s.fds_pinned, 21); /* every inode and the root */
+	ck_assert_uint_eq(s.fds_cached, 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("inode");
+	TCase *tc = tcase_create("handles");
+	TCase *tp = tcase_create("pinned");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_lookup_identity);
+	tcase_add_test(tc, test_lookup_errors);
+	tcase_add_test(tc, test_symlink_not_followed);
+	tcase_add_test(tc, test_fd_cache_bounded);
+	tcase_add_test(tc, test_borrowed_fd_survives_eviction);
+	tcase_add_test(tc, test_replaced_name_is_new_inode);
+	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(tp, setup_pinned, teardown);
+	tcase_add_test(tp, test_pinned_mode);
+	suite_add_tcase(s, tp);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
