@@ -722,10 +722,10 @@ static void cfs_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 /*
- * Extended attributes go through /proc/self/fd, the one race-free way to
- * reach them from an O_PATH descriptor.  That path would follow a symlink,
- * so a symlink's own attributes are not reachable: a symlink reports none
- * and refuses new ones.
+ * Extended attributes go through /proc/self/fd/N, the one race-free way to
+ * reach them from an O_PATH descriptor (f*xattr() refuse O_PATH).  The
+ * magic link resolves to the object itself, a symlink included, so a
+ * symlink's own attributes (trusted.*, security.*) work as on the backend.
  */
 static void cfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			 size_t size)
@@ -737,10 +737,6 @@ static void cfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	ssize_t n;
 	int fd;
 
-	if (S_ISLNK(inode_type(i))) {
-		fuse_reply_err(req, ENODATA);
-		return;
-	}
 	if (size && !(value = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -773,13 +769,6 @@ static void cfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	ssize_t n;
 	int fd;
 
-	if (S_ISLNK(inode_type(i))) {
-		if (size)
-			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_xattr(req, 0);
-		return;
-	}
 	if (size && !(list = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -811,10 +800,6 @@ static void cfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char proc[PROC_FD_PATH_MAX];
 	int fd, r;
 
-	if (S_ISLNK(inode_type(i))) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
 	fd = inode_fd_get(fs->itab, i);
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
@@ -833,10 +818,6 @@ static void cfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	char proc[PROC_FD_PATH_MAX];
 	int fd, r;
 
-	if (S_ISLNK(inode_type(i))) {
-		fuse_reply_err(req, ENODATA);
-		return;
-	}
 	fd = inode_fd_get(fs->itab, i);
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
