@@ -25,7 +25,10 @@ daemon_pid() { # the cachefs process serving $1
 	pgrep -f "^$bindir/cachefs $CFS_BACKEND $1|^cachefs $CFS_BACKEND $1" | head -n1
 }
 
-not_running() { ! kill -0 "$1" 2>/dev/null; }
+not_running() { # gone, or a zombie waiting for its reaper
+	! kill -0 "$1" 2>/dev/null ||
+		[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
 
 # 1. mount -t fuse.cachefs, then umount.
 mount -t fuse.cachefs "$CFS_BACKEND" "$CFS_MNT" -o allow_other,attr_timeout=5s ||
