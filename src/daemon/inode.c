@@ -388,7 +388,11 @@ int inode_open(struct inode_table *t, struct inode *i, int flags)
 	char path[64];
 	int fd, pfd;
 
-	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
+	/*
+	 * The kernel resolved the name already; O_NOFOLLOW would make the
+	 * /proc/self/fd magic link itself count as a symlink.
+	 */
+	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
 	if (i->fh) {
 		fd = open_by_handle_at(t->mounts[i->mnt].fd, i->fh,
 				       flags | O_CLOEXEC);
