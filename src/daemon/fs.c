@@ -727,17 +727,18 @@ static void cfs_statfs(fuse_req_t req, fuse_ino_t ino)
  * magic link resolves to the object itself, a symlink included, so a
  * symlink's own attributes (trusted.*, security.*) work as on the backend.
  */
-static void cfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			 size_t size)
+/* getxattr (name given) or listxattr (name NULL); size 0 asks the size. */
+static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name,
+		       size_t size)
 {
 	struct cfs *fs = fs_of(req);
 	struct inode *i = inode_of(fs, ino);
 	char proc[PROC_FD_PATH_MAX];
-	char *value = NULL;
+	char *buf = NULL;
 	ssize_t n;
 	int fd;
 
-	if (size && !(value = malloc(size))) {
+	if (size && !(buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -746,7 +747,8 @@ static void cfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		n = fd;
 	} else {
 		proc_fd_path(proc, fd);
-		n = getxattr(proc, name, value, size);
+		n = name ? getxattr(proc, name, buf, size)
+			 : listxattr(proc, buf, size);
 		if (n < 0)
 			n = -errno;
 		inode_fd_put(fs->itab, i);
@@ -754,79 +756,54 @@ static void cfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else if (size)
-		fuse_reply_buf(req, value, (size_t)n);
+		fuse_reply_buf(req, buf, (size_t)n);
 	else
 		fuse_reply_xattr(req, (size_t)n);
-	free(value);
+	free(buf);
+}
+
+static void cfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 size_t size)
+{
+	xattr_read(req, ino, name, size);
 }
 
 static void cfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	xattr_read(req, ino, NULL, size);
+}
+
+/* setxattr, or removexattr when value is NULL. */
+static void xattr_write(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
 	struct cfs *fs = fs_of(req);
 	struct inode *i = inode_of(fs, ino);
 	char proc[PROC_FD_PATH_MAX];
-	char *list = NULL;
-	ssize_t n;
-	int fd;
+	int fd, r;
 
-	if (size && !(list = malloc(size))) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
 	fd = inode_fd_get(fs->itab, i);
 	if (fd < 0) {
-		n = fd;
-	} else {
-		proc_fd_path(proc, fd);
-		n = listxattr(proc, list, size);
-		if (n < 0)
-			n = -errno;
-		inode_fd_put(fs->itab, i);
+		fuse_reply_err(req, -fd);
+		return;
 	}
-	if (n < 0)
-		fuse_reply_err(req, (int)-n);
-	else if (size)
-		fuse_reply_buf(req, list, (size_t)n);
-	else
-		fuse_reply_xattr(req, (size_t)n);
-	free(list);
+	proc_fd_path(proc, fd);
+	r = neg_errno(value ? setxattr(proc, name, value, size, flags)
+			    : removexattr(proc, name));
+	inode_fd_put(fs->itab, i);
+	fuse_reply_err(req, -r);
 }
 
 static void cfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			 const char *value, size_t size, int flags)
 {
-	struct cfs *fs = fs_of(req);
-	struct inode *i = inode_of(fs, ino);
-	char proc[PROC_FD_PATH_MAX];
-	int fd, r;
-
-	fd = inode_fd_get(fs->itab, i);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	proc_fd_path(proc, fd);
-	r = neg_errno(setxattr(proc, name, value, size, flags));
-	inode_fd_put(fs->itab, i);
-	fuse_reply_err(req, -r);
+	/* An empty value may come as NULL; it is still a set. */
+	xattr_write(req, ino, name, value ? value : "", size, flags);
 }
 
 static void cfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct cfs *fs = fs_of(req);
-	struct inode *i = inode_of(fs, ino);
-	char proc[PROC_FD_PATH_MAX];
-	int fd, r;
-
-	fd = inode_fd_get(fs->itab, i);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	proc_fd_path(proc, fd);
-	r = neg_errno(removexattr(proc, name));
-	inode_fd_put(fs->itab, i);
-	fuse_reply_err(req, -r);
+	xattr_write(req, ino, name, NULL, 0, 0);
 }
 
 /*
