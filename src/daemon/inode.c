@@ -419,16 +419,64 @@ static bool is_dot_or_dotdot(const char *name)
 	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
+static bool same_handle(const struct file_handle *a,
+			const struct file_handle *b)
+{
+	return a->handle_type == b->handle_type &&
+	       a->handle_bytes == b->handle_bytes &&
+	       memcmp(a->f_handle, b->f_handle, a->handle_bytes) == 0;
+}
+
 static bool same_object(const struct inode *i, const struct inode *fresh)
 {
 	if (i->type != fresh->type)
 		return false;
 	if (!i->fh || !fresh->fh)
 		return true; /* no handles: the inode number is all we have */
-	return i->fh->handle_type == fresh->fh->handle_type &&
-	       i->fh->handle_bytes == fresh->fh->handle_bytes &&
-	       memcmp(i->fh->f_handle, fresh->fh->f_handle,
-		      i->fh->handle_bytes) == 0;
+	return same_handle(i->fh, fresh->fh);
+}
+
+/*
+ * The common case of a lookup: the name leads to an inode the table
+ * already knows.  Two system calls, no descriptor opened.  Returns 1 and
+ * takes a lookup reference on a hit, 0 when the caller must take the full
+ * path, or a negative errno (-ENOENT for a missing name).
+ */
+static int lookup_known(struct inode_table *t, int pfd, const char *name,
+			struct stat *st, struct inode **out)
+{
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} u;
+	struct inode_key key;
+	struct inode *i;
+	int mount_id;
+
+	if (fstatat(pfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	u.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(pfd, name, &u.fh, &mount_id, 0) < 0)
+		return 0;
+
+	memset(&key, 0, sizeof(key));
+	key.dev = st->st_dev;
+	key.ino = st->st_ino;
+	pthread_mutex_lock(&t->lock);
+	HASH_FIND(hh, t->hash, &key, sizeof(key), i);
+	/*
+	 * The name may be replaced between the two calls; a handle that
+	 * does not match the known inode sends the caller the full way.
+	 */
+	if (!i || !i->fh || i->type != (st->st_mode & S_IFMT) ||
+	    !same_handle(i->fh, &u.fh)) {
+		pthread_mutex_unlock(&t->lock);
+		return 0;
+	}
+	i->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+	*out = i;
+	return 1;
 }
 
 int inode_lookup(struct inode_table *t, struct inode *parent,
@@ -444,6 +492,13 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 	pfd = inode_fd_get(t, parent);
 	if (pfd < 0)
 		return pfd;
+	if (t->use_handles) {
+		r = lookup_known(t, pfd, name, st, out);
+		if (r != 0) {
+			inode_fd_put(t, parent);
+			return r < 0 ? r : 0;
+		}
+	}
 	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	r = fd < 0 ? -errno : 0;
 	inode_fd_put(t, parent);
