@@ -17,6 +17,8 @@ CFS_TIMEOUT=${CFS_TIMEOUT:-20}
 CFS_MOUNTS=()
 declare -A CFS_PIDS=()
 declare -A CFS_LOGS=()
+declare -A CFS_FDS=()
+declare -A CFS_SRC=()
 
 cfs_fail() {
 	echo "FAIL: $*" >&2
@@ -73,6 +75,7 @@ cfs_mount() {
 	fi
 	CFS_PIDS[$m]=$!
 	CFS_LOGS[$m]=$log
+	CFS_SRC[$m]=$(realpath "$b")
 	CFS_MOUNTS+=("$m")
 	if ! cfs_wait_for cfs_mount_ready "$m"; then
 		cat "$log" >&2
@@ -95,6 +98,45 @@ cfs_check_log() {
 		cat "$1" >&2
 		cfs_fail "sanitizer report in cachefs log"
 	fi
+}
+
+# cfs_nfds PID DIR -- descriptors of PID that point below DIR.  (Worker
+# threads come and go with their own /dev/fuse descriptors and pipes;
+# only what reaches into the backend can leak.)
+cfs_nfds() {
+	local fd n=0 t
+	for fd in /proc/"$1"/fd/*; do
+		t=$(readlink "$fd" 2>/dev/null) || continue
+		case $t in "$2" | "$2"/*) n=$((n + 1)) ;; esac
+	done
+	echo $n
+}
+
+# cfs_fd_baseline MNT -- remember how many descriptors the idle daemon holds.
+cfs_fd_baseline() {
+	local m
+	m=$(realpath "$1")
+	CFS_FDS[$m]=$(cfs_nfds "${CFS_PIDS[$m]}" "${CFS_SRC[$m]}")
+}
+
+# cfs_check_fds MNT -- once the kernel has forgotten every inode (drop the
+# dentry and inode caches), the daemon must be back to its baseline of
+# descriptors: anything more is a leak.
+cfs_check_fds() {
+	local m pid base src
+	m=$(realpath "$1")
+	pid=${CFS_PIDS[$m]}
+	base=${CFS_FDS[$m]}
+	src=${CFS_SRC[$m]}
+	fds_at_baseline() {
+		sync
+		echo 2 >/proc/sys/vm/drop_caches
+		[ "$(cfs_nfds "$pid" "$src")" -le "$base" ]
+	}
+	cfs_wait_for fds_at_baseline || {
+		ls -l "/proc/$pid/fd" >&2
+		cfs_fail "daemon holds $(cfs_nfds "$pid" "$src") backend descriptors, $base when idle"
+	}
 }
 
 # cfs_umount MNT -- unmount and require a clean daemon exit.
