@@ -428,17 +428,22 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, -r);
 }
 
-/* O_DIRECT is the kernel's business; the backend sees buffered I/O. */
-static int backend_flags(int flags)
+/*
+ * O_DIRECT is the kernel's business; the backend sees buffered I/O.  On a
+ * noatime mount, reading through cachefs must not touch the backend's
+ * access times either.
+ */
+static int backend_flags(struct cfs *fs, int flags)
 {
-	return flags & ~(O_DIRECT | O_NOCTTY);
+	flags &= ~(O_DIRECT | O_NOCTTY);
+	return fs->noatime ? flags | O_NOATIME : flags;
 }
 
 static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cfs *fs = fs_of(req);
 	int fd = inode_open(fs->itab, inode_of(fs, ino),
-			    backend_flags(fi->flags));
+			    backend_flags(fs, fi->flags));
 
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
@@ -465,7 +470,7 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	r = creds_enter(req);
 	if (r == 0) {
 		fd = openat(pfd, name,
-			    backend_flags(fi->flags) | O_CREAT | O_CLOEXEC,
+			    backend_flags(fs, fi->flags) | O_CREAT | O_CLOEXEC,
 			    mode);
 		r = neg_errno(fd);
 		creds_leave();
@@ -574,7 +579,8 @@ static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fd = inode_open(fs->itab, inode_of(fs, ino), O_RDONLY | O_DIRECTORY);
+	fd = inode_open(fs->itab, inode_of(fs, ino),
+			backend_flags(fs, O_RDONLY | O_DIRECTORY));
 	if (fd < 0) {
 		free(d);
 		fuse_reply_err(req, -fd);

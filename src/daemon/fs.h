@@ -16,6 +16,7 @@ struct cfs {
 	struct config *cfg;
 	struct inode_table *itab;
 	struct fuse_session *se;
+	bool noatime; /* mounted noatime: reads leave backend atimes alone */
 };
 
 extern const struct fuse_lowlevel_ops cfs_ops;

@@ -53,6 +53,7 @@ struct cmdline {
 	bool debug;
 	bool single_thread;
 	bool fsname_given;
+	bool noatime;
 	struct config *cfg;
 	char *kernel_opts; /* comma-separated, escaped for libfuse */
 };
@@ -125,6 +126,10 @@ static int take_opt(const char *name, const char *value, void *arg)
 	if (in_list(kernel_opts, name)) {
 		if (strcmp(name, "fsname") == 0)
 			cl->fsname_given = true;
+		if (strcmp(name, "noatime") == 0 || strcmp(name, "atime") == 0 ||
+		    strcmp(name, "relatime") == 0 ||
+		    strcmp(name, "strictatime") == 0)
+			cl->noatime = strcmp(name, "noatime") == 0;
 		return add_kernel_opt(&cl->kernel_opts, name, value);
 	}
 	if (in_list(ignored_opts, name) || strncmp(name, "x-", 2) == 0)
@@ -263,6 +268,7 @@ int main(int argc, char **argv)
 			    "descriptor per inode (limit %llu)",
 			    backend, (unsigned long long)nofile);
 
+	fs.noatime = cl.noatime;
 	creds_init();
 	umask(0); /* the kernel already applied the caller's umask */
 

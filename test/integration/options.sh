@@ -40,6 +40,22 @@ expect_fail "$CFS_TMP/nomnt" "$B" "$CFS_TMP/nomnt"
 cfs_mount "$B" "$M" "defaults,_netdev,nofail,x-systemd.automount,noatime,attr_timeout=2s"
 cfs_umount "$M"
 
+# noatime reaches the backend: reading through the mount leaves the
+# backend's access time alone (and without noatime, it does not).
+echo data >"$B/atime"
+touch -a -d 2001-01-01 "$B/atime"
+cfs_mount "$B" "$M" noatime
+cat "$M/atime" >/dev/null
+cat "$M/." 2>/dev/null; ls "$M" >/dev/null
+cfs_umount "$M"
+[ "$(stat -c %X "$B/atime")" = "$(date -d 2001-01-01 +%s)" ] ||
+	cfs_fail "a read through a noatime mount changed the backend atime"
+cfs_mount "$B" "$M"
+cat "$M/atime" >/dev/null
+cfs_umount "$M"
+[ "$(stat -c %X "$B/atime")" != "$(date -d 2001-01-01 +%s)" ] ||
+	cfs_fail "control: a read without noatime did not update the atime"
+
 # Every option in the table (as --help prints it) is in the man page.
 man=$SRCDIR/man/cachefs.8
 [ -f "$man" ] || cfs_fail "no man page at $man"
