@@ -2,7 +2,7 @@
 # cfs_install_deps PACKAGE... installs only what is missing.
 
 CFS_BUILD_DEPS="gcc pkg-config meson ninja-build libfuse3-dev fuse3 uthash-dev"
-CFS_TEST_DEPS="check attr procps util-linux"
+CFS_TEST_DEPS="check attr acl procps util-linux"
 
 cfs_install_deps() {
 	local missing=() p

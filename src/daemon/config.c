@@ -69,6 +69,14 @@ const struct option_def config_options[] = {
 			"with splice(2) instead of copying it",
 	},
 	{
+		.name = "acl",
+		.type = OPT_BOOL,
+		.offset = OFF(acl),
+		.def = "on",
+		.help = "enforce the POSIX ACLs stored on the backend, as the "
+			"backend itself would",
+	},
+	{
 		.name = "threads",
 		.type = OPT_UINT,
 		.offset = OFF(threads),

@@ -31,6 +31,7 @@ struct config {
 	bool file_handles;     /* use name_to_handle_at/open_by_handle_at */
 	unsigned fd_cache;     /* O_PATH descriptors kept open; 0 = auto */
 	bool splice;	       /* zero-copy reads and writes */
+	bool acl;	       /* kernel enforces the backend's POSIX ACLs */
 
 	/* session loop */
 	unsigned threads;      /* max worker threads; 1 = single-threaded */

@@ -2,9 +2,11 @@
 #include "creds.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/fsuid.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,17 +24,29 @@ void creds_init(void)
 		daemon_ngroups = 0;
 }
 
+static __thread bool thread_own_fs;	 /* umask private to this thread */
+static __thread bool thread_umask_set; /* creds_leave() must reset it */
+
 static int thread_setgroups(size_t n, const gid_t *list)
 {
 	return syscall(SYS_setgroups, n, list) < 0 ? -errno : 0;
 }
 
-int creds_enter(fuse_req_t req)
+int creds_enter(fuse_req_t req, unsigned flags)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	gid_t groups[MAX_GROUPS];
 	int n, r;
 
+	if (flags & CREDS_UMASK) {
+		if (!thread_own_fs) {
+			if (unshare(CLONE_FS) < 0)
+				return -errno;
+			thread_own_fs = true;
+		}
+		umask(ctx->umask);
+		thread_umask_set = true;
+	}
 	if (!creds_enabled || (ctx->uid == 0 && ctx->gid == 0))
 		return 0;
 
@@ -61,6 +75,10 @@ int creds_enter(fuse_req_t req)
 
 void creds_leave(void)
 {
+	if (thread_umask_set) {
+		umask(0);
+		thread_umask_set = false;
+	}
 	if (!creds_enabled)
 		return;
 	setfsuid(0);

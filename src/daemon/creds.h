@@ -19,8 +19,16 @@
 /* Call once at start-up; acting as the caller needs root. */
 void creds_init(void);
 
+/*
+ * With CREDS_UMASK the thread also takes the caller's umask: when the
+ * kernel enforces POSIX ACLs it leaves the umask to the file system, and
+ * the backend applies it unless the parent has a default ACL.  The thread
+ * gets a private umask (unshare(CLONE_FS)) the first time.
+ */
+#define CREDS_UMASK 0x1
+
 /* Switch the current thread to req's caller.  Returns 0 or -errno. */
-int creds_enter(fuse_req_t req);
+int creds_enter(fuse_req_t req, unsigned flags);
 
 /* Switch the current thread back to the daemon's own credentials. */
 void creds_leave(void);

@@ -107,6 +107,23 @@ static void cfs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT);
 	/* Locks stay local to this host's kernel (see cachefs(8)). */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* The kernel clears setuid bits itself, through setattr. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	/*
+	 * With ACLs the backend applies the caller's umask (creating
+	 * threads take it on), and only where no default ACL says otherwise.
+	 */
+	if (fs->cfg->acl && (conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK)) {
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+		fs->acl = true;
+	}
+}
+
+/* Credentials for creating an object as the caller. */
+static int creds_enter_create(fuse_req_t req)
+{
+	return creds_enter(req, fs_of(req)->acl ? CREDS_UMASK : 0);
 }
 
 static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -314,7 +331,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -pfd);
 		return;
 	}
-	r = creds_enter(req);
+	r = creds_enter_create(req);
 	if (r == 0) {
 		if (link)
 			r = symlinkat(link, pfd, name);
@@ -467,7 +484,7 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -pfd);
 		return;
 	}
-	r = creds_enter(req);
+	r = creds_enter_create(req);
 	if (r == 0) {
 		fd = openat(pfd, name,
 			    backend_flags(fs, fi->flags) | O_CREAT | O_CLOEXEC,
@@ -829,7 +846,7 @@ static void cfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		return;
 	}
 	proc_fd_path(proc, fd);
-	r = creds_enter(req);
+	r = creds_enter(req, 0);
 	if (r == 0) {
 		r = neg_errno(faccessat(AT_FDCWD, proc, mask, AT_EACCESS));
 		creds_leave();

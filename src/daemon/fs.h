@@ -17,6 +17,7 @@ struct cfs {
 	struct inode_table *itab;
 	struct fuse_session *se;
 	bool noatime; /* mounted noatime: reads leave backend atimes alone */
+	bool acl;     /* the kernel enforces POSIX ACLs; set by init */
 };
 
 extern const struct fuse_lowlevel_ops cfs_ops;

@@ -144,7 +144,13 @@ cfs_umount() {
 	local m rc=0 pid
 	m=$(realpath "$1")
 	pid=${CFS_PIDS[$m]:-}
-	fusermount3 -u "$m" || cfs_fail "fusermount3 -u $m failed"
+	# A process that just closed its last file on the mount may still be
+	# exiting: retry a busy unmount until the deadline.
+	cfs_wait_for fusermount3 -u "$m" 2>"$CFS_TMP/umount.err" || {
+		cat "$CFS_TMP/umount.err" >&2
+		fuser -vm "$m" >&2 2>&1 || true
+		cfs_fail "fusermount3 -u $m failed"
+	}
 	if [ -n "$pid" ]; then
 		wait "$pid" || rc=$?
 		unset "CFS_PIDS[$m]"
