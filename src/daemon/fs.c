@@ -811,8 +811,17 @@ static void xattr_write(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	proc_fd_path(proc, fd);
-	r = neg_errno(value ? setxattr(proc, name, value, size, flags)
-			    : removexattr(proc, name));
+	/*
+	 * As the caller: setting an access ACL clears the setgid bit when
+	 * the caller is not in the file's group, and the backend decides
+	 * that from the credentials it sees.
+	 */
+	r = creds_enter(req, 0);
+	if (r == 0) {
+		r = neg_errno(value ? setxattr(proc, name, value, size, flags)
+				    : removexattr(proc, name));
+		creds_leave();
+	}
 	inode_fd_put(fs->itab, i);
 	fuse_reply_err(req, -r);
 }
@@ -858,9 +867,16 @@ static void cfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 static void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			  off_t offset, off_t length, struct fuse_file_info *fi)
 {
+	int r;
+
 	(void)ino;
-	fuse_reply_err(req, -neg_errno(fallocate((int)fi->fh, mode, offset,
-						 length)));
+	/* As the caller, so that the backend drops setuid/setgid bits. */
+	r = creds_enter(req, 0);
+	if (r == 0) {
+		r = neg_errno(fallocate((int)fi->fh, mode, offset, length));
+		creds_leave();
+	}
+	fuse_reply_err(req, -r);
 }
 
 static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
@@ -873,10 +889,17 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 
 	(void)ino_in;
 	(void)ino_out;
-	n = copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh,
-			    &off_out, len, (unsigned)flags);
+	/* As the caller, so that the backend drops setuid/setgid bits. */
+	n = creds_enter(req, 0);
+	if (n == 0) {
+		n = copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh,
+				    &off_out, len, (unsigned)flags);
+		if (n < 0)
+			n = -errno;
+		creds_leave();
+	}
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
