@@ -864,18 +864,43 @@ static void cfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	fuse_reply_err(req, -r);
 }
 
+/*
+ * Called as the caller after it changed fd's data.  A local write by a
+ * caller outside the file's group drops setgid even without group-execute;
+ * the kernel's own kill-priv request (and the backend, seeing its cached
+ * security state) may leave it.  Returns true if the daemon must drop it.
+ */
+static bool setgid_to_drop(fuse_req_t req, int fd, mode_t *mode)
+{
+	struct stat st;
+
+	if (fuse_req_ctx(req)->uid == 0 || fstat(fd, &st) < 0)
+		return false;
+	if ((st.st_mode & (S_ISGID | S_IXGRP)) != S_ISGID ||
+	    creds_in_group(st.st_gid))
+		return false;
+	*mode = st.st_mode & 07777 & ~S_ISGID;
+	return true;
+}
+
 static void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			  off_t offset, off_t length, struct fuse_file_info *fi)
 {
+	int fd = (int)fi->fh;
+	bool drop = false;
+	mode_t m;
 	int r;
 
 	(void)ino;
 	/* As the caller, so that the backend drops setuid/setgid bits. */
 	r = creds_enter(req, 0);
 	if (r == 0) {
-		r = neg_errno(fallocate((int)fi->fh, mode, offset, length));
+		r = neg_errno(fallocate(fd, mode, offset, length));
+		drop = r == 0 && setgid_to_drop(req, fd, &m);
 		creds_leave();
 	}
+	if (drop)
+		fchmod(fd, m);
 	fuse_reply_err(req, -r);
 }
 
@@ -885,7 +910,9 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 				struct fuse_file_info *fi_out, size_t len,
 				int flags)
 {
+	bool drop = false;
 	ssize_t n;
+	mode_t m;
 
 	(void)ino_in;
 	(void)ino_out;
@@ -896,8 +923,11 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 				    &off_out, len, (unsigned)flags);
 		if (n < 0)
 			n = -errno;
+		drop = n > 0 && setgid_to_drop(req, (int)fi_out->fh, &m);
 		creds_leave();
 	}
+	if (drop)
+		fchmod((int)fi_out->fh, m);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -43,7 +45,23 @@ static const char *const kernel_opts[] = {
 };
 static const char *const ignored_opts[] = {
 	"defaults", "_netdev", "nofail", "auto", "noauto", "user", "nouser",
-	"users", "owner", "group", "comment", "nonempty", NULL,
+	"users", "owner", "group", "comment", "nonempty",
+	/* set by libfuse itself; mount(8) repeats them on remount */
+	"user_id", "group_id", "rootmode", NULL,
+};
+
+/* Per-mount flags that "mount -o remount" may change. */
+static const struct {
+	const char *name;
+	unsigned long flag;
+	bool set;
+} mount_flags[] = {
+	{ "ro", MS_RDONLY, true },	  { "rw", MS_RDONLY, false },
+	{ "nosuid", MS_NOSUID, true },	  { "suid", MS_NOSUID, false },
+	{ "nodev", MS_NODEV, true },	  { "dev", MS_NODEV, false },
+	{ "noexec", MS_NOEXEC, true },	  { "exec", MS_NOEXEC, false },
+	{ "noatime", MS_NOATIME, true },  { "atime", MS_NOATIME, false },
+	{ "relatime", MS_RELATIME, true }, { "norelatime", MS_RELATIME, false },
 };
 
 struct cmdline {
@@ -54,6 +72,8 @@ struct cmdline {
 	bool single_thread;
 	bool fsname_given;
 	bool noatime;
+	bool remount;
+	unsigned long flags_set, flags_clear; /* from mount_flags */
 	struct config *cfg;
 	char *kernel_opts; /* comma-separated, escaped for libfuse */
 };
@@ -122,6 +142,19 @@ static int take_opt(const char *name, const char *value, void *arg)
 	if (strcmp(name, "debug") == 0) {
 		cl->debug = true;
 		return 0;
+	}
+	if (strcmp(name, "remount") == 0) {
+		cl->remount = true;
+		return 0;
+	}
+	for (size_t k = 0; k < sizeof(mount_flags) / sizeof(mount_flags[0]);
+	     k++) {
+		if (strcmp(name, mount_flags[k].name) != 0)
+			continue;
+		if (mount_flags[k].set)
+			cl->flags_set |= mount_flags[k].flag;
+		else
+			cl->flags_clear |= mount_flags[k].flag;
 	}
 	if (in_list(kernel_opts, name)) {
 		if (strcmp(name, "fsname") == 0)
@@ -197,6 +230,61 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 	return 0;
 }
 
+static bool is_cachefs_mount(const char *mnt)
+{
+	char line[PATH_MAX * 2 + 256], dir[PATH_MAX], type[64];
+	FILE *f = fopen("/proc/self/mounts", "re");
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %4095s %63s", dir, type) == 2 &&
+		    strcmp(dir, mnt) == 0 && strcmp(type, "fuse.cachefs") == 0)
+			found = true;
+	fclose(f);
+	return found;
+}
+
+/*
+ * "mount -o remount,OPTS": change the per-mount flags of a running mount
+ * (ro/rw, nosuid, nodev, noexec, atime flags).  The serving daemon keeps
+ * its other options.
+ */
+static int remount(const struct cmdline *cl)
+{
+	static const struct {
+		unsigned long st, ms;
+	} keep[] = {
+		{ ST_RDONLY, MS_RDONLY }, { ST_NOSUID, MS_NOSUID },
+		{ ST_NODEV, MS_NODEV },	  { ST_NOEXEC, MS_NOEXEC },
+		{ ST_NOATIME, MS_NOATIME }, { ST_RELATIME, MS_RELATIME },
+		{ ST_NODIRATIME, MS_NODIRATIME },
+	};
+	char mnt[PATH_MAX];
+	struct statvfs sv;
+	unsigned long flags = 0;
+
+	if (!realpath(cl->mountpoint, mnt) || !is_cachefs_mount(mnt)) {
+		fprintf(stderr, "cachefs: remount: %s is not a cachefs mount\n",
+			cl->mountpoint);
+		return 1;
+	}
+	if (statvfs(mnt, &sv) < 0) {
+		log_error_errno(errno, "remount: cannot stat %s", mnt);
+		return 1;
+	}
+	for (size_t k = 0; k < sizeof(keep) / sizeof(keep[0]); k++)
+		if (sv.f_flag & keep[k].st)
+			flags |= keep[k].ms;
+	flags = (flags | cl->flags_set) & ~cl->flags_clear;
+	if (mount(NULL, mnt, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0) {
+		log_error_errno(errno, "remount of %s failed", mnt);
+		return 1;
+	}
+	return 0;
+}
+
 static rlim_t raise_nofile_limit(void)
 {
 	struct rlimit rl;
@@ -245,6 +333,10 @@ int main(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	}
 	log_init("cachefs", cfg.log_level);
+	if (cl.remount) {
+		free(cl.kernel_opts);
+		return remount(&cl);
+	}
 
 	root_fd = open(cl.backend, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0 || !realpath(cl.backend, backend)) {

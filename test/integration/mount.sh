@@ -38,6 +38,13 @@ cfs_is_mounted "$CFS_MNT" || cfs_fail "not mounted after mount -t"
 [ "$(cat "$CFS_MNT/hello")" = hello ] || cfs_fail "cannot read through mount -t"
 grep -q "^$CFS_BACKEND $CFS_MNT fuse.cachefs .*allow_other" /proc/mounts ||
 	cfs_fail "/proc/mounts does not show the backend and allow_other"
+# mount -o remount flips per-mount flags of the running mount.
+mount -o remount,ro "$CFS_MNT" || cfs_fail "remount,ro failed"
+! touch "$CFS_MNT/ro-test" 2>"$CFS_TMP/err" || cfs_fail "write allowed after remount,ro"
+grep -q "Read-only file system" "$CFS_TMP/err" || cfs_fail "no EROFS after remount,ro"
+mount -o remount,rw "$CFS_MNT" || cfs_fail "remount,rw failed"
+touch "$CFS_MNT/rw-test" || cfs_fail "write refused after remount,rw"
+[ "$(cat "$CFS_MNT/hello")" = hello ] || cfs_fail "mount broken by remounts"
 pid=$(daemon_pid "$CFS_MNT")
 [ -n "$pid" ] || cfs_fail "no daemon process found"
 umount "$CFS_MNT" || cfs_fail "umount failed"
