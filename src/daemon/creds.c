@@ -73,20 +73,6 @@ int creds_enter(fuse_req_t req, unsigned flags)
 	return 0;
 }
 
-bool creds_in_group(gid_t gid)
-{
-	gid_t groups[MAX_GROUPS];
-	int n;
-
-	if ((gid_t)setfsgid(-1) == gid)
-		return true;
-	n = getgroups(MAX_GROUPS, groups); /* this thread's groups */
-	for (int k = 0; k < n; k++)
-		if (groups[k] == gid)
-			return true;
-	return false;
-}
-
 void creds_leave(void)
 {
 	if (thread_umask_set) {

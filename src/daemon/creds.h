@@ -3,7 +3,6 @@
 #define CACHEFS_CREDS_H
 
 #include <fuse_lowlevel.h>
-#include <stdbool.h>
 
 /*
  * Acting as the caller.  The kernel checks permissions itself
@@ -30,9 +29,6 @@ void creds_init(void);
 
 /* Switch the current thread to req's caller.  Returns 0 or -errno. */
 int creds_enter(fuse_req_t req, unsigned flags);
-
-/* While acting as a caller: whether the caller is a member of gid. */
-bool creds_in_group(gid_t gid);
 
 /* Switch the current thread back to the daemon's own credentials. */
 void creds_leave(void);

@@ -865,42 +865,38 @@ static void cfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 }
 
 /*
- * Called as the caller after it changed fd's data.  A local write by a
- * caller outside the file's group drops setgid even without group-execute;
- * the kernel's own kill-priv request (and the backend, seeing its cached
- * security state) may leave it.  Returns true if the daemon must drop it.
+ * Data changes run as the caller, so the backend drops setuid and setgid
+ * bits by its own rules (which are stricter than the kernel's FUSE
+ * kill-priv request).  The kernel's cached mode must then follow:
+ * invalidating attributes only takes no inode lock, so it is safe inside
+ * a request.
  */
-static bool setgid_to_drop(fuse_req_t req, int fd, mode_t *mode)
+static bool has_privs(int fd)
 {
 	struct stat st;
 
-	if (fuse_req_ctx(req)->uid == 0 || fstat(fd, &st) < 0)
-		return false;
-	if ((st.st_mode & (S_ISGID | S_IXGRP)) != S_ISGID ||
-	    creds_in_group(st.st_gid))
-		return false;
-	*mode = st.st_mode & 07777 & ~S_ISGID;
-	return true;
+	return fstat(fd, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
+}
+
+static void privs_changed(fuse_req_t req, fuse_ino_t ino)
+{
+	fuse_lowlevel_notify_inval_inode(fs_of(req)->se, ino, -1, 0);
 }
 
 static void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			  off_t offset, off_t length, struct fuse_file_info *fi)
 {
 	int fd = (int)fi->fh;
-	bool drop = false;
-	mode_t m;
+	bool privs = has_privs(fd);
 	int r;
 
-	(void)ino;
-	/* As the caller, so that the backend drops setuid/setgid bits. */
 	r = creds_enter(req, 0);
 	if (r == 0) {
 		r = neg_errno(fallocate(fd, mode, offset, length));
-		drop = r == 0 && setgid_to_drop(req, fd, &m);
 		creds_leave();
 	}
-	if (drop)
-		fchmod(fd, m);
+	if (r == 0 && privs)
+		privs_changed(req, ino);
 	fuse_reply_err(req, -r);
 }
 
@@ -910,24 +906,21 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 				struct fuse_file_info *fi_out, size_t len,
 				int flags)
 {
-	bool drop = false;
+	int out = (int)fi_out->fh;
+	bool privs = has_privs(out);
 	ssize_t n;
-	mode_t m;
 
 	(void)ino_in;
-	(void)ino_out;
-	/* As the caller, so that the backend drops setuid/setgid bits. */
 	n = creds_enter(req, 0);
 	if (n == 0) {
-		n = copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh,
-				    &off_out, len, (unsigned)flags);
+		n = copy_file_range((int)fi_in->fh, &off_in, out, &off_out,
+				    len, (unsigned)flags);
 		if (n < 0)
 			n = -errno;
-		drop = n > 0 && setgid_to_drop(req, (int)fi_out->fh, &m);
 		creds_leave();
 	}
-	if (drop)
-		fchmod((int)fi_out->fh, m);
+	if (n > 0 && privs)
+		privs_changed(req, ino_out);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
