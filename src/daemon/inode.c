@@ -349,14 +349,14 @@ int inode_fd_get(struct inode_table *t, struct inode *i)
 	close_all(evicted, nevicted);
 
 	/* An inode without a pinned fd always has a handle. */
-	fd = open_by_handle_at(mfd, i->fh, O_PATH);
+	fd = open_by_handle_at(mfd, i->fh, O_PATH | O_CLOEXEC);
 	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
 		/* Descriptors ran short: give back a batch and retry once. */
 		pthread_mutex_lock(&t->lock);
 		nevicted = do_evict(t, EVICT_BATCH, evicted);
 		pthread_mutex_unlock(&t->lock);
 		close_all(evicted, nevicted);
-		fd = open_by_handle_at(mfd, i->fh, O_PATH);
+		fd = open_by_handle_at(mfd, i->fh, O_PATH | O_CLOEXEC);
 	}
 	if (fd < 0)
 		return -errno;
