@@ -132,11 +132,7 @@ static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int r;
 
-	if (is_dot_or_dotdot(name)) {
-		/* Only sent for exported mounts; never step above the root. */
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
+	/* "." and ".." come only to exported mounts; inode_lookup refuses them. */
 	r = do_lookup(fs, parent, name, &e);
 	if (r == -ENOENT && fs->cfg->negative_timeout > 0) {
 		memset(&e, 0, sizeof(e));
