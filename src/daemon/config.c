@@ -99,6 +99,52 @@ const struct option_def config_options[] = {
 		.help = "give every worker thread its own /dev/fuse descriptor",
 	},
 	{
+		.name = "cache",
+		.type = OPT_BOOL,
+		.offset = OFF(cache),
+		.def = "on",
+		.flags = OPT_RUNTIME,
+		.help = "let the kernel cache names and attributes; off sends "
+			"every request to the backend",
+	},
+	{
+		.name = "ctl_socket",
+		.type = OPT_STRING,
+		.offset = OFF(ctl_socket),
+		.def = "",
+		.meta = "PATH",
+		.help = "control socket for cachefsctl (default: "
+			"/run/cachefs/<escaped mount point>.sock)",
+	},
+	{
+		.name = "ctl_group",
+		.type = OPT_STRING,
+		.offset = OFF(ctl_group),
+		.def = "",
+		.meta = "GROUP",
+		.help = "group allowed to use the control socket (default: "
+			"root only)",
+	},
+	{
+		.name = "metrics",
+		.type = OPT_STRING,
+		.offset = OFF(metrics),
+		.def = "",
+		.meta = "[ADDR:]PORT",
+		.help = "serve Prometheus metrics over HTTP at /metrics, on "
+			"127.0.0.1 unless ADDR is given (default: off)",
+	},
+	{
+		.name = "trace_file",
+		.type = OPT_STRING,
+		.offset = OFF(trace_file),
+		.def = "",
+		.flags = OPT_RUNTIME,
+		.meta = "PATH",
+		.help = "also append the operation trace, while it is on, to "
+			"this file",
+	},
+	{
 		.name = "log_level",
 		.type = OPT_ENUM,
 		.offset = OFF(log_level),
@@ -107,6 +153,15 @@ const struct option_def config_options[] = {
 		.choices = log_levels,
 		.help = "least important messages logged: error, warning, "
 			"notice, info or debug",
+	},
+	{
+		.name = "log_file",
+		.type = OPT_STRING,
+		.offset = OFF(log_file),
+		.def = "",
+		.meta = "PATH",
+		.help = "log to this file instead of standard error or syslog; "
+			"reopened by \"cachefsctl log reopen\" and SIGHUP",
 	},
 	{ .name = NULL },
 };
@@ -213,6 +268,17 @@ int config_set(struct config *cfg, const struct option_def *od,
 				 "(examples: 1.5, 200ms, 10s, 5m, 1h)",
 				 od->name, value);
 		break;
+	case OPT_STRING: {
+		char *dup = value[0] ? strdup(value) : NULL;
+
+		if (value[0] && !dup) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		free(*(char **)field);
+		*(char **)field = dup;
+		return 0;
+	}
 	case OPT_ENUM:
 		for (int i = 0; od->choices[i]; i++) {
 			if (strcmp(value, od->choices[i]) == 0) {
@@ -250,6 +316,63 @@ void config_format(const struct config *cfg, const struct option_def *od,
 	case OPT_ENUM:
 		snprintf(buf, len, "%s", od->choices[*(const int *)field]);
 		break;
+	case OPT_STRING:
+		snprintf(buf, len, "%s",
+			 *(char *const *)field ? *(char *const *)field : "");
+		break;
+	}
+}
+
+int config_set_live(struct config *cfg, const struct option_def *od,
+		    const char *value, char *err, size_t errlen)
+{
+	void *field = (char *)cfg + od->offset;
+	struct config aside = { 0 };
+	void *src = (char *)&aside + od->offset;
+	int r;
+
+	if (!(od->flags & OPT_RUNTIME)) {
+		snprintf(err, errlen,
+			 "option '%s' cannot be changed while mounted",
+			 od->name);
+		return -EPERM;
+	}
+	r = config_set(&aside, od, value, err, errlen);
+	if (r < 0)
+		return r;
+	switch (od->type) {
+	case OPT_BOOL:
+		__atomic_store_n((bool *)field, *(bool *)src,
+				 __ATOMIC_RELAXED);
+		break;
+	case OPT_UINT:
+		__atomic_store_n((unsigned *)field, *(unsigned *)src,
+				 __ATOMIC_RELAXED);
+		break;
+	case OPT_DURATION:
+		__atomic_store((double *)field, (double *)src,
+			       __ATOMIC_RELAXED);
+		break;
+	case OPT_ENUM:
+		__atomic_store_n((int *)field, *(int *)src, __ATOMIC_RELAXED);
+		break;
+	case OPT_STRING:
+		free(__atomic_exchange_n((char **)field, *(char **)src,
+					 __ATOMIC_RELAXED));
+		break;
+	}
+	return 0;
+}
+
+void config_free(struct config *cfg)
+{
+	for (const struct option_def *od = config_options; od->name; od++) {
+		if (od->type == OPT_STRING) {
+			char **field = (char **)((char *)cfg + od->offset);
+
+			free(*field);
+			*field = NULL;
+		}
 	}
 }
 
@@ -272,10 +395,15 @@ void config_print_help(FILE *out)
 			od->type == OPT_BOOL	     ? "on|off"
 			: od->type == OPT_UINT	     ? "N"
 			: od->type == OPT_DURATION ? "DURATION"
+			: od->type == OPT_STRING   ? od->meta
 						     : "NAME",
 			od->flags & OPT_RUNTIME ? "  (changeable at run time)"
 						: "");
-		fprintf(out, "        %s (default: %s)\n", od->help, od->def);
+		if (od->def[0])
+			fprintf(out, "        %s (default: %s)\n", od->help,
+				od->def);
+		else
+			fprintf(out, "        %s\n", od->help);
 	}
 }
 

@@ -38,8 +38,18 @@ struct config {
 	unsigned idle_threads; /* worker threads kept when idle */
 	bool clone_fd;	       /* one /dev/fuse descriptor per thread */
 
+	/* kernel cache, at run time */
+	bool cache; /* off: every request goes to the backend */
+
+	/* control and observability; strings are NULL when unset */
+	char *ctl_socket; /* default: ctl_socket_path() of the mount point */
+	char *ctl_group;  /* group allowed to use the control socket */
+	char *metrics;	  /* [ADDR:]PORT of the Prometheus endpoint */
+	char *trace_file; /* append the operation trace here */
+
 	/* logging */
-	int log_level; /* enum log_level */
+	int log_level;	/* enum log_level */
+	char *log_file; /* log here instead of stderr/syslog */
 };
 
 enum opt_type {
@@ -47,6 +57,7 @@ enum opt_type {
 	OPT_UINT,
 	OPT_DURATION, /* double seconds; accepts ms, s, m, h suffixes */
 	OPT_ENUM,     /* int index into choices[] */
+	OPT_STRING,   /* char *, malloc'd; NULL when empty */
 };
 
 #define OPT_RUNTIME 0x1 /* may be changed while mounted */
@@ -58,6 +69,7 @@ struct option_def {
 	const char *def;
 	unsigned flags;
 	const char *const *choices; /* OPT_ENUM: NULL-terminated */
+	const char *meta;	    /* OPT_STRING: what the value is, for help */
 	const char *help;
 };
 
@@ -65,6 +77,9 @@ extern const struct option_def config_options[];
 
 /* Fill cfg with the defaults of every option. */
 void config_defaults(struct config *cfg);
+
+/* Free the strings of cfg. */
+void config_free(struct config *cfg);
 
 /* Find an option by name, NULL if none. */
 const struct option_def *config_find(const char *name);
@@ -77,7 +92,19 @@ const struct option_def *config_find(const char *name);
 int config_set(struct config *cfg, const struct option_def *od,
 	       const char *value, char *err, size_t errlen);
 
-/* Format the current value of od in cfg. */
+/*
+ * Change a run-time option of the live configuration, which other threads
+ * read without a lock: the new value is parsed aside and stored with one
+ * atomic store, so a reader sees the old or the new value, never a mix.
+ * Strings are replaced likewise and the old one freed, so only the
+ * thread that changes options may read string options.  Returns 0,
+ * -EINVAL (bad value) or -EPERM (not changeable at run time), with a
+ * reason in err.
+ */
+int config_set_live(struct config *cfg, const struct option_def *od,
+		    const char *value, char *err, size_t errlen);
+
+/* Format the current value of od in cfg ("" for an unset string). */
 void config_format(const struct config *cfg, const struct option_def *od,
 		   char *buf, size_t len);
 

@@ -22,12 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include "creds.h"
+#include "stats.h"
+#include "trace.h"
 
 #define PROC_FD_PATH_MAX 32
 
@@ -55,6 +58,229 @@ static void proc_fd_path(char *buf, int fd)
 	snprintf(buf, PROC_FD_PATH_MAX, "/proc/self/fd/%d", fd);
 }
 
+/*
+ * Accounting.  Every op calls op_begin() first; the reply helpers below
+ * call op_end() just before answering, so the counters already include an
+ * operation when the application's system call returns (reads excepted:
+ * their data moves during the reply, and their latency includes it).
+ */
+struct op_ctx {
+	struct cfs *fs;
+	enum fs_op op;
+	uint64_t t0;
+	bool trace;	   /* record this op in the trace */
+	pid_t pid;	   /* only when tracing */
+	fuse_ino_t ino;	   /* the inode, or the parent of name */
+	const char *name;  /* NULL when the op names no entry */
+	fuse_ino_t ino2;   /* rename, link, copy_file_range: the target */
+	const char *name2;
+	uint64_t size;
+	int64_t off;
+};
+
+static __thread struct op_ctx op;
+
+static void op_begin(fuse_req_t req, enum fs_op o, fuse_ino_t ino,
+		     const char *name)
+{
+	op.fs = fs_of(req);
+	op.op = o;
+	op.ino = ino;
+	op.name = name;
+	op.ino2 = 0;
+	op.name2 = NULL;
+	op.size = 0;
+	op.off = -1;
+	op.trace = false;
+	if (trace_enabled()) {
+		op.pid = fuse_req_ctx(req)->pid;
+		op.trace = trace_wants_pid(op.pid);
+	}
+	op.t0 = stats_now_ns();
+}
+
+static void op_io(uint64_t size, int64_t off)
+{
+	op.size = size;
+	op.off = off;
+}
+
+static void op_target(fuse_ino_t ino, const char *name)
+{
+	op.ino2 = ino;
+	op.name2 = name;
+}
+
+/* The mount-relative path of ino, or of name in directory ino. */
+static char *node_path(struct cfs *fs, fuse_ino_t ino, const char *name)
+{
+	char proc[PROC_FD_PATH_MAX], buf[PATH_MAX];
+	struct inode *i = inode_of(fs, ino);
+	const char *rel = buf;
+	char *path;
+	ssize_t n;
+	int fd;
+
+	fd = inode_fd_get(fs->itab, i);
+	if (fd < 0)
+		return NULL;
+	proc_fd_path(proc, fd);
+	n = readlink(proc, buf, sizeof(buf) - 1);
+	inode_fd_put(fs->itab, i);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	if (fs->backend_len > 1 &&
+	    strncmp(buf, fs->backend, fs->backend_len) == 0 &&
+	    (buf[fs->backend_len] == '/' || buf[fs->backend_len] == '\0'))
+		rel = buf[fs->backend_len] ? buf + fs->backend_len : "/";
+	if (!name)
+		return strdup(rel);
+	if (asprintf(&path, "%s%s%s", rel, strcmp(rel, "/") ? "/" : "",
+		     name) < 0)
+		return NULL;
+	return path;
+}
+
+static void op_trace(int err, uint64_t ns)
+{
+	struct trace_rec rec = {
+		.pid = op.pid,
+		.op = op.op,
+		.size = op.size,
+		.offset = op.off,
+		.result = -err,
+		.ns = ns,
+	};
+	static __thread pid_t comm_pid;
+	static __thread char comm[16];
+	char *a = NULL, *b = NULL;
+
+	if (comm_pid != op.pid) {
+		char p[32];
+		FILE *f;
+
+		snprintf(p, sizeof(p), "/proc/%d/comm", (int)op.pid);
+		comm[0] = '\0';
+		f = fopen(p, "re");
+		if (f) {
+			if (fgets(comm, sizeof(comm), f))
+				comm[strcspn(comm, "\n")] = '\0';
+			fclose(f);
+		}
+		comm_pid = op.pid;
+	}
+	memcpy(rec.comm, comm, sizeof(comm));
+	if (op.ino)
+		a = node_path(op.fs, op.ino, op.name);
+	if (op.ino2)
+		b = node_path(op.fs, op.ino2, op.name2);
+	if (b) {
+		if (asprintf(&rec.path, "%s -> %s", a ? a : "?", b) < 0)
+			rec.path = NULL;
+		free(a);
+		free(b);
+	} else {
+		rec.path = a;
+	}
+	clock_gettime(CLOCK_REALTIME, &rec.time);
+	trace_record(&rec);
+}
+
+/* err: 0 or a positive errno, as the application will see it. */
+static void op_end(int err, uint64_t bytes)
+{
+	uint64_t ns = stats_now_ns() - op.t0;
+
+	stats_op(op.op, err, bytes, ns);
+	if (op.trace)
+		op_trace(err, ns);
+}
+
+/* The replies: account, then answer. */
+static void reply_err(fuse_req_t req, int err)
+{
+	op_end(err, 0);
+	fuse_reply_err(req, err);
+}
+
+static void reply_none(fuse_req_t req)
+{
+	op_end(0, 0);
+	fuse_reply_none(req);
+}
+
+static void reply_attr(fuse_req_t req, const struct stat *st, double timeout)
+{
+	op_end(0, 0);
+	fuse_reply_attr(req, st, timeout);
+}
+
+static void reply_readlink(fuse_req_t req, const char *link)
+{
+	op_end(0, 0);
+	fuse_reply_readlink(req, link);
+}
+
+static int reply_open(fuse_req_t req, const struct fuse_file_info *fi)
+{
+	op_end(0, 0);
+	return fuse_reply_open(req, fi);
+}
+
+static int reply_create(fuse_req_t req, const struct fuse_entry_param *e,
+			const struct fuse_file_info *fi)
+{
+	op_end(0, 0);
+	return fuse_reply_create(req, e, fi);
+}
+
+/* The data moves while replying, so this one accounts afterwards. */
+static void reply_data(fuse_req_t req, struct fuse_bufvec *buf,
+		       enum fuse_buf_copy_flags flags)
+{
+	size_t size = fuse_buf_size(buf);
+
+	fuse_reply_data(req, buf, flags);
+	op_end(0, size);
+}
+
+static void reply_write(fuse_req_t req, size_t n)
+{
+	op_end(0, n);
+	fuse_reply_write(req, n);
+}
+
+static void reply_buf(fuse_req_t req, const char *buf, size_t size)
+{
+	op_end(0, 0);
+	fuse_reply_buf(req, buf, size);
+}
+
+static void reply_statfs(fuse_req_t req, const struct statvfs *sv)
+{
+	op_end(0, 0);
+	fuse_reply_statfs(req, sv);
+}
+
+static void reply_xattr(fuse_req_t req, size_t size)
+{
+	op_end(0, 0);
+	fuse_reply_xattr(req, size);
+}
+
+static void reply_lseek(fuse_req_t req, off_t off)
+{
+	op_end(0, 0);
+	fuse_reply_lseek(req, off);
+}
+
+/* Open files and directories, for status. */
+static void count_open(uint64_t *counter, int n)
+{
+	__atomic_add_fetch(counter, (uint64_t)(int64_t)n, __ATOMIC_RELAXED);
+}
+
 static int neg_errno(int r)
 {
 	return r < 0 ? -errno : r;
@@ -64,6 +290,20 @@ static bool is_dot_or_dotdot(const char *name)
 {
 	return name[0] == '.' &&
 	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/*
+ * A kernel cache timeout (a run-time option, so read atomically); zero
+ * while caching is off.
+ */
+static double timeout(struct cfs *fs, const double *option)
+{
+	double t;
+
+	if (!__atomic_load_n(&fs->cfg->cache, __ATOMIC_RELAXED))
+		return 0;
+	__atomic_load(option, &t, __ATOMIC_RELAXED);
+	return t;
 }
 
 static int do_lookup(struct cfs *fs, fuse_ino_t parent, const char *name,
@@ -77,8 +317,8 @@ static int do_lookup(struct cfs *fs, fuse_ino_t parent, const char *name,
 	if (r < 0)
 		return r;
 	e->ino = ino_of(fs, i);
-	e->attr_timeout = fs->cfg->attr_timeout;
-	e->entry_timeout = fs->cfg->entry_timeout;
+	e->attr_timeout = timeout(fs, &fs->cfg->attr_timeout);
+	e->entry_timeout = timeout(fs, &fs->cfg->entry_timeout);
 	return 0;
 }
 
@@ -87,6 +327,7 @@ static void reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
 {
 	struct cfs *fs = fs_of(req);
 
+	op_end(e->ino ? 0 : ENOENT, 0);
 	if (fuse_reply_entry(req, e) == -ENOENT && e->ino)
 		inode_forget(fs->itab, inode_of(fs, e->ino), 1);
 }
@@ -132,14 +373,15 @@ static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int r;
 
+	op_begin(req, OP_lookup, parent, name);
 	/* "." and ".." come only to exported mounts; inode_lookup refuses them. */
 	r = do_lookup(fs, parent, name, &e);
-	if (r == -ENOENT && fs->cfg->negative_timeout > 0) {
+	if (r == -ENOENT && timeout(fs, &fs->cfg->negative_timeout) > 0) {
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->cfg->negative_timeout;
-		fuse_reply_entry(req, &e);
+		e.entry_timeout = timeout(fs, &fs->cfg->negative_timeout);
+		reply_entry(req, &e);
 	} else if (r < 0) {
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 	} else {
 		reply_entry(req, &e);
 	}
@@ -149,8 +391,9 @@ static void cfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct cfs *fs = fs_of(req);
 
+	op_begin(req, OP_forget, 0, NULL);
 	inode_forget(fs->itab, inode_of(fs, ino), nlookup);
-	fuse_reply_none(req);
+	reply_none(req);
 }
 
 static void cfs_forget_multi(fuse_req_t req, size_t count,
@@ -158,10 +401,11 @@ static void cfs_forget_multi(fuse_req_t req, size_t count,
 {
 	struct cfs *fs = fs_of(req);
 
+	op_begin(req, OP_forget, 0, NULL);
 	for (size_t k = 0; k < count; k++)
 		inode_forget(fs->itab, inode_of(fs, forgets[k].ino),
 			     forgets[k].nlookup);
-	fuse_reply_none(req);
+	reply_none(req);
 }
 
 /* The descriptor of an open regular file, or -1. */
@@ -193,12 +437,14 @@ static void cfs_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	struct cfs *fs = fs_of(req);
 	struct stat st;
-	int r = do_getattr(fs, ino, open_fd(fs, ino, fi), &st);
+	int r;
 
+	op_begin(req, OP_getattr, ino, NULL);
+	r = do_getattr(fs, ino, open_fd(fs, ino, fi), &st);
 	if (r < 0)
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, fs->cfg->attr_timeout);
+		reply_attr(req, &st, timeout(fs, &fs->cfg->attr_timeout));
 }
 
 static struct timespec utime_of(int valid, int set, int now,
@@ -267,9 +513,12 @@ static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int fd, r;
 
+	op_begin(req, OP_setattr, ino, NULL);
+	if (valid & FUSE_SET_ATTR_SIZE)
+		op_io(attr->st_size, -1);
 	fd = inode_fd_get(fs->itab, i);
 	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+		reply_err(req, -fd);
 		return;
 	}
 	r = do_setattr(i, fd, ofd, attr, valid);
@@ -278,9 +527,9 @@ static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 				      AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
 	inode_fd_put(fs->itab, i);
 	if (r < 0)
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, fs->cfg->attr_timeout);
+		reply_attr(req, &st, timeout(fs, &fs->cfg->attr_timeout));
 }
 
 static void cfs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -291,9 +540,10 @@ static void cfs_readlink(fuse_req_t req, fuse_ino_t ino)
 	ssize_t n;
 	int fd;
 
+	op_begin(req, OP_readlink, ino, NULL);
 	fd = inode_fd_get(fs->itab, i);
 	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+		reply_err(req, -fd);
 		return;
 	}
 	n = readlinkat(fd, "", buf, sizeof(buf));
@@ -303,11 +553,11 @@ static void cfs_readlink(fuse_req_t req, fuse_ino_t ino)
 		n = -ENAMETOOLONG;
 	inode_fd_put(fs->itab, i);
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 		return;
 	}
 	buf[n] = '\0';
-	fuse_reply_readlink(req, buf);
+	reply_readlink(req, buf);
 }
 
 /*
@@ -324,7 +574,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	pfd = inode_fd_get(fs->itab, dir);
 	if (pfd < 0) {
-		fuse_reply_err(req, -pfd);
+		reply_err(req, -pfd);
 		return;
 	}
 	r = creds_enter_create(req);
@@ -342,7 +592,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (r == 0)
 		r = do_lookup(fs, parent, name, &e);
 	if (r < 0)
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 	else
 		reply_entry(req, &e);
 }
@@ -350,18 +600,21 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void cfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, dev_t rdev)
 {
+	op_begin(req, OP_mknod, parent, name);
 	make_node(req, parent, name, mode, rdev, NULL);
 }
 
 static void cfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode)
 {
+	op_begin(req, OP_mkdir, parent, name);
 	make_node(req, parent, name, S_IFDIR | mode, 0, NULL);
 }
 
 static void cfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 			const char *name)
 {
+	op_begin(req, OP_symlink, parent, name);
 	make_node(req, parent, name, S_IFLNK, 0, link);
 }
 
@@ -373,9 +626,11 @@ static void cfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct fuse_entry_param e;
 	int fd, pfd, r;
 
+	op_begin(req, OP_link, ino, NULL);
+	op_target(newparent, newname);
 	fd = inode_fd_get(fs->itab, i);
 	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+		reply_err(req, -fd);
 		return;
 	}
 	pfd = inode_fd_get(fs->itab, dir);
@@ -387,7 +642,7 @@ static void cfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (r == 0)
 		r = do_lookup(fs, newparent, newname, &e);
 	if (r < 0)
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 	else
 		reply_entry(req, &e);
 }
@@ -401,21 +656,23 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	pfd = inode_fd_get(fs->itab, dir);
 	if (pfd < 0) {
-		fuse_reply_err(req, -pfd);
+		reply_err(req, -pfd);
 		return;
 	}
 	r = neg_errno(unlinkat(pfd, name, flags));
 	inode_fd_put(fs->itab, dir);
-	fuse_reply_err(req, -r);
+	reply_err(req, -r);
 }
 
 static void cfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	op_begin(req, OP_unlink, parent, name);
 	remove_entry(req, parent, name, 0);
 }
 
 static void cfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	op_begin(req, OP_rmdir, parent, name);
 	remove_entry(req, parent, name, AT_REMOVEDIR);
 }
 
@@ -427,9 +684,11 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct inode *od = inode_of(fs, parent), *nd = inode_of(fs, newparent);
 	int ofd, nfd, r;
 
+	op_begin(req, OP_rename, parent, name);
+	op_target(newparent, newname);
 	ofd = inode_fd_get(fs->itab, od);
 	if (ofd < 0) {
-		fuse_reply_err(req, -ofd);
+		reply_err(req, -ofd);
 		return;
 	}
 	nfd = inode_fd_get(fs->itab, nd);
@@ -438,7 +697,7 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (nfd >= 0)
 		inode_fd_put(fs->itab, nd);
 	inode_fd_put(fs->itab, od);
-	fuse_reply_err(req, -r);
+	reply_err(req, -r);
 }
 
 /*
@@ -455,16 +714,21 @@ static int backend_flags(struct cfs *fs, int flags)
 static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cfs *fs = fs_of(req);
-	int fd = inode_open(fs->itab, inode_of(fs, ino),
-			    backend_flags(fs, fi->flags));
+	int fd;
 
+	op_begin(req, OP_open, ino, NULL);
+	fd = inode_open(fs->itab, inode_of(fs, ino),
+			backend_flags(fs, fi->flags));
 	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+		reply_err(req, -fd);
 		return;
 	}
 	fi->fh = fd;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	count_open(&fs->open_files, 1);
+	if (reply_open(req, fi) == -ENOENT) {
 		close(fd);
+		count_open(&fs->open_files, -1);
+	}
 }
 
 static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -475,9 +739,10 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	int pfd, fd = -1, r;
 
+	op_begin(req, OP_create, parent, name);
 	pfd = inode_fd_get(fs->itab, dir);
 	if (pfd < 0) {
-		fuse_reply_err(req, -pfd);
+		reply_err(req, -pfd);
 		return;
 	}
 	r = creds_enter_create(req);
@@ -490,18 +755,20 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	inode_fd_put(fs->itab, dir);
 	if (r < 0) {
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 		return;
 	}
 	r = do_lookup(fs, parent, name, &e);
 	if (r < 0) {
 		close(fd);
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 		return;
 	}
 	fi->fh = fd;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+	count_open(&fs->open_files, 1);
+	if (reply_create(req, &e, fi) == -ENOENT) {
 		close(fd);
+		count_open(&fs->open_files, -1);
 		inode_forget(fs->itab, inode_of(fs, e.ino), 1);
 	}
 }
@@ -511,11 +778,12 @@ static void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
-	(void)ino;
+	op_begin(req, OP_read, ino, NULL);
+	op_io(size, off);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = (int)fi->fh;
 	buf.buf[0].pos = off;
-	fuse_reply_data(req, &buf,
+	reply_data(req, &buf,
 			fs_of(req)->cfg->splice ? FUSE_BUF_SPLICE_MOVE : 0);
 }
 
@@ -526,37 +794,39 @@ static void cfs_write_buf(fuse_req_t req, fuse_ino_t ino,
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t n;
 
-	(void)ino;
+	op_begin(req, OP_write, ino, NULL);
+	op_io(fuse_buf_size(in), off);
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = (int)fi->fh;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 	else
-		fuse_reply_write(req, (size_t)n);
+		reply_write(req, (size_t)n);
 }
 
 static void cfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int fd, r;
 
-	(void)ino;
+	op_begin(req, OP_flush, ino, NULL);
 	/*
 	 * Closing a duplicate makes a network backend (NFS) write back and
 	 * report errors at close(2), as it would without cachefs.
 	 */
 	fd = dup((int)fi->fh);
 	r = fd < 0 ? -errno : neg_errno(close(fd));
-	fuse_reply_err(req, -r);
+	reply_err(req, -r);
 }
 
 static void cfs_release(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
-	(void)ino;
+	op_begin(req, OP_release, ino, NULL);
 	close((int)fi->fh);
-	fuse_reply_err(req, 0);
+	count_open(&fs_of(req)->open_files, -1);
+	reply_err(req, 0);
 }
 
 static void cfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -564,8 +834,8 @@ static void cfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	int fd = (int)fi->fh;
 
-	(void)ino;
-	fuse_reply_err(req, -neg_errno(datasync ? fdatasync(fd) : fsync(fd)));
+	op_begin(req, OP_fsync, ino, NULL);
+	reply_err(req, -neg_errno(datasync ? fdatasync(fd) : fsync(fd)));
 }
 
 /* An open directory: a stream and where the kernel last left it. */
@@ -587,16 +857,17 @@ static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct dir_handle *d;
 	int fd;
 
+	op_begin(req, OP_opendir, ino, NULL);
 	d = calloc(1, sizeof(*d));
 	if (!d) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	fd = inode_open(fs->itab, inode_of(fs, ino),
 			backend_flags(fs, O_RDONLY | O_DIRECTORY));
 	if (fd < 0) {
 		free(d);
-		fuse_reply_err(req, -fd);
+		reply_err(req, -fd);
 		return;
 	}
 	d->dp = fdopendir(fd);
@@ -605,11 +876,13 @@ static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
 
 		close(fd);
 		free(d);
-		fuse_reply_err(req, r);
+		reply_err(req, r);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
+	count_open(&fs->open_dirs, 1);
+	if (reply_open(req, fi) == -ENOENT) {
+		count_open(&fs->open_dirs, -1);
 		closedir(d->dp);
 		free(d);
 	}
@@ -626,7 +899,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 	buf = p = malloc(size);
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	if (offset != d->offset) {
@@ -682,21 +955,25 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	/* Entries already added are returned; an error waits for the next call. */
 	if (r < 0 && rem == size)
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 	else
-		fuse_reply_buf(req, buf, size - rem);
+		reply_buf(req, buf, size - rem);
 	free(buf);
 }
 
 static void cfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			off_t offset, struct fuse_file_info *fi)
 {
+	op_begin(req, OP_readdir, ino, NULL);
+	op_io(size, offset);
 	do_readdir(req, ino, size, offset, fi, false);
 }
 
 static void cfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			    off_t offset, struct fuse_file_info *fi)
 {
+	op_begin(req, OP_readdirplus, ino, NULL);
+	op_io(size, offset);
 	do_readdir(req, ino, size, offset, fi, true);
 }
 
@@ -705,10 +982,11 @@ static void cfs_releasedir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct dir_handle *d = dir_of(fi);
 
-	(void)ino;
+	op_begin(req, OP_releasedir, ino, NULL);
 	closedir(d->dp);
+	count_open(&fs_of(req)->open_dirs, -1);
 	free(d);
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 static void cfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -716,8 +994,8 @@ static void cfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	int fd = dirfd(dir_of(fi)->dp);
 
-	(void)ino;
-	fuse_reply_err(req, -neg_errno(datasync ? fdatasync(fd) : fsync(fd)));
+	op_begin(req, OP_fsyncdir, ino, NULL);
+	reply_err(req, -neg_errno(datasync ? fdatasync(fd) : fsync(fd)));
 }
 
 static void cfs_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -727,17 +1005,18 @@ static void cfs_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 	int fd, r;
 
+	op_begin(req, OP_statfs, ino, NULL);
 	fd = inode_fd_get(fs->itab, i);
 	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+		reply_err(req, -fd);
 		return;
 	}
 	r = neg_errno(fstatvfs(fd, &sv));
 	inode_fd_put(fs->itab, i);
 	if (r < 0)
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 	else
-		fuse_reply_statfs(req, &sv);
+		reply_statfs(req, &sv);
 }
 
 /*
@@ -758,7 +1037,7 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int fd;
 
 	if (size && !(buf = malloc(size))) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	fd = inode_fd_get(fs->itab, i);
@@ -773,22 +1052,26 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name,
 		inode_fd_put(fs->itab, i);
 	}
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 	else if (size)
-		fuse_reply_buf(req, buf, (size_t)n);
+		reply_buf(req, buf, (size_t)n);
 	else
-		fuse_reply_xattr(req, (size_t)n);
+		reply_xattr(req, (size_t)n);
 	free(buf);
 }
 
 static void cfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			 size_t size)
 {
+	op_begin(req, OP_getxattr, ino, NULL);
+	op_io(size, -1);
 	xattr_read(req, ino, name, size);
 }
 
 static void cfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	op_begin(req, OP_listxattr, ino, NULL);
+	op_io(size, -1);
 	xattr_read(req, ino, NULL, size);
 }
 
@@ -803,7 +1086,7 @@ static void xattr_write(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	fd = inode_fd_get(fs->itab, i);
 	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+		reply_err(req, -fd);
 		return;
 	}
 	proc_fd_path(proc, fd);
@@ -819,18 +1102,21 @@ static void xattr_write(fuse_req_t req, fuse_ino_t ino, const char *name,
 		creds_leave();
 	}
 	inode_fd_put(fs->itab, i);
-	fuse_reply_err(req, -r);
+	reply_err(req, -r);
 }
 
 static void cfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			 const char *value, size_t size, int flags)
 {
+	op_begin(req, OP_setxattr, ino, NULL);
+	op_io(size, -1);
 	/* An empty value may come as NULL; it is still a set. */
 	xattr_write(req, ino, name, value ? value : "", size, flags);
 }
 
 static void cfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	op_begin(req, OP_removexattr, ino, NULL);
 	xattr_write(req, ino, name, NULL, 0, 0);
 }
 
@@ -845,9 +1131,10 @@ static void cfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	char proc[PROC_FD_PATH_MAX];
 	int fd, r;
 
+	op_begin(req, OP_access, ino, NULL);
 	fd = inode_fd_get(fs->itab, i);
 	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+		reply_err(req, -fd);
 		return;
 	}
 	proc_fd_path(proc, fd);
@@ -857,7 +1144,7 @@ static void cfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		creds_leave();
 	}
 	inode_fd_put(fs->itab, i);
-	fuse_reply_err(req, -r);
+	reply_err(req, -r);
 }
 
 /*
@@ -883,9 +1170,12 @@ static void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			  off_t offset, off_t length, struct fuse_file_info *fi)
 {
 	int fd = (int)fi->fh;
-	bool privs = has_privs(fd);
+	bool privs;
 	int r;
 
+	op_begin(req, OP_fallocate, ino, NULL);
+	op_io((uint64_t)length, offset);
+	privs = has_privs(fd);
 	r = creds_enter(req, 0);
 	if (r == 0) {
 		r = neg_errno(fallocate(fd, mode, offset, length));
@@ -893,7 +1183,7 @@ static void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	}
 	if (r == 0 && privs)
 		privs_changed(req, ino);
-	fuse_reply_err(req, -r);
+	reply_err(req, -r);
 }
 
 static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
@@ -903,10 +1193,13 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 				int flags)
 {
 	int out = (int)fi_out->fh;
-	bool privs = has_privs(out);
+	bool privs;
 	ssize_t n;
 
-	(void)ino_in;
+	op_begin(req, OP_copy_file_range, ino_in, NULL);
+	op_target(ino_out, NULL);
+	op_io(len, off_in);
+	privs = has_privs(out);
 	n = creds_enter(req, 0);
 	if (n == 0) {
 		n = copy_file_range((int)fi_in->fh, &off_in, out, &off_out,
@@ -918,9 +1211,9 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	if (n > 0 && privs)
 		privs_changed(req, ino_out);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 	else
-		fuse_reply_write(req, (size_t)n);
+		reply_write(req, (size_t)n);
 }
 
 static void cfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -928,12 +1221,57 @@ static void cfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 {
 	off_t r;
 
-	(void)ino;
+	op_begin(req, OP_lseek, ino, NULL);
+	op_io(0, off);
 	r = lseek((int)fi->fh, off, whence);
 	if (r < 0)
-		fuse_reply_err(req, errno);
+		reply_err(req, errno);
 	else
-		fuse_reply_lseek(req, r);
+		reply_lseek(req, r);
+}
+
+struct inval_batch {
+	fuse_ino_t *ino;
+	size_t n, cap;
+};
+
+static void collect_ino(struct inode *i, void *arg)
+{
+	struct inval_batch *b = arg;
+
+	if (b->n < b->cap)
+		b->ino[b->n++] = (fuse_ino_t)(uintptr_t)i;
+}
+
+int fs_forget_kernel_cache(struct cfs *fs)
+{
+	struct inval_batch b = { 0 };
+	struct inode_table_stats st;
+	int n = 0;
+
+	/*
+	 * Node ids are collected under the table lock and invalidated
+	 * outside it: the kernel may need a worker thread (which may need
+	 * the table) to finish a request before it can drop a page.  A
+	 * node forgotten in between costs the kernel a failed lookup.
+	 */
+	inode_table_get_stats(fs->itab, &st);
+	b.cap = st.inodes + 1;
+	b.ino = calloc(b.cap ? b.cap : 1, sizeof(*b.ino));
+	if (!b.ino)
+		return -ENOMEM;
+	inode_table_foreach(fs->itab, collect_ino, &b);
+	for (size_t k = 0; k < b.n; k++) {
+		fuse_ino_t ino = b.ino[k] == (fuse_ino_t)(uintptr_t)inode_root(
+						      fs->itab)
+					 ? FUSE_ROOT_ID
+					 : b.ino[k];
+
+		if (fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0) == 0)
+			n++;
+	}
+	free(b.ino);
+	return n;
 }
 
 const struct fuse_lowlevel_ops cfs_ops = {

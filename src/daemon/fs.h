@@ -16,10 +16,21 @@ struct cfs {
 	struct config *cfg;
 	struct inode_table *itab;
 	struct fuse_session *se;
+	const char *backend; /* canonical path, for the trace */
+	size_t backend_len;
 	bool noatime; /* mounted noatime: reads leave backend atimes alone */
 	bool acl;     /* the kernel enforces POSIX ACLs; set by init */
+	uint64_t open_files; /* atomic */
+	uint64_t open_dirs;  /* atomic */
 };
 
 extern const struct fuse_lowlevel_ops cfs_ops;
+
+/*
+ * Drop the kernel's cached attributes and pages of every inode it knows
+ * (names expire after entry_timeout).  Not from a FUSE request.  Returns
+ * the number of inodes invalidated or a negative errno.
+ */
+int fs_forget_kernel_cache(struct cfs *fs);
 
 #endif

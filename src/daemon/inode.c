@@ -315,6 +315,17 @@ void inode_table_get_stats(struct inode_table *t,
 	pthread_mutex_unlock(&t->lock);
 }
 
+void inode_table_foreach(struct inode_table *t,
+			 void (*fn)(struct inode *i, void *arg), void *arg)
+{
+	struct inode *i, *tmp;
+
+	pthread_mutex_lock(&t->lock);
+	HASH_ITER(hh, t->hash, i, tmp)
+		fn(i, arg);
+	pthread_mutex_unlock(&t->lock);
+}
+
 struct inode *inode_root(struct inode_table *t)
 {
 	return t->root;

@@ -46,6 +46,13 @@ bool inode_table_uses_handles(const struct inode_table *t);
 void inode_table_get_stats(struct inode_table *t,
 			   struct inode_table_stats *st);
 
+/*
+ * Call fn for every inode (root included) under the table lock; fn must
+ * not call back into the table.
+ */
+void inode_table_foreach(struct inode_table *t,
+			 void (*fn)(struct inode *i, void *arg), void *arg);
+
 struct inode *inode_root(struct inode_table *t);
 
 /*

@@ -8,10 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <fcntl.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *log_ident = "cachefs";
 static atomic_int log_level = LOGL_NOTICE;
 static atomic_bool log_syslog;
+static atomic_int log_fd = -1; /* log file; replaced in place by dup2 */
+static char *log_path;	       /* only the control thread reopens */
 
 static const int syslog_prio[] = {
 	[LOGL_ERROR] = LOG_ERR,	  [LOGL_WARNING] = LOG_WARNING,
@@ -23,13 +29,29 @@ static void vlog(int level, const char *fmt, va_list ap)
 {
 	if (!log_enabled(level))
 		return;
-	if (atomic_load(&log_syslog)) {
+	int fd = atomic_load(&log_fd);
+
+	if (fd < 0 && atomic_load(&log_syslog)) {
 		vsyslog(syslog_prio[level], fmt, ap);
 		return;
 	}
 	/* One write per message so concurrent threads do not interleave. */
 	char line[1024];
-	int n = snprintf(line, sizeof(line), "%s: ", log_ident);
+	int n;
+
+	if (fd >= 0) {
+		struct timeval tv;
+		struct tm tm;
+		char when[32];
+
+		gettimeofday(&tv, NULL);
+		localtime_r(&tv.tv_sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		n = snprintf(line, sizeof(line), "%s.%03ld %s[%d]: ", when,
+			     (long)tv.tv_usec / 1000, log_ident, (int)getpid());
+	} else {
+		n = snprintf(line, sizeof(line), "%s: ", log_ident);
+	}
 	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
 
@@ -37,7 +59,13 @@ static void vlog(int level, const char *fmt, va_list ap)
 		len = sizeof(line) - 2;
 	if (len == 0 || line[len - 1] != '\n')
 		line[len++] = '\n';
-	fwrite(line, 1, len, stderr);
+	if (fd >= 0) {
+		if (write(fd, line, len) < 0) {
+			/* nowhere better to say so */
+		}
+	} else {
+		fwrite(line, 1, len, stderr);
+	}
 }
 
 void log_msg(int level, const char *fmt, ...)
@@ -96,4 +124,54 @@ void log_to_syslog(void)
 {
 	openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	atomic_store(&log_syslog, true);
+}
+
+static int open_log(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int log_to_file(const char *path)
+{
+	int fd = open_log(path);
+	char *p;
+
+	if (fd < 0)
+		return fd;
+	p = strdup(path);
+	if (!p) {
+		close(fd);
+		return -ENOMEM;
+	}
+	free(log_path);
+	log_path = p;
+	fd = atomic_exchange(&log_fd, fd);
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+int log_reopen(void)
+{
+	int fd, old = atomic_load(&log_fd);
+
+	if (!log_path || old < 0)
+		return 0;
+	fd = open_log(log_path);
+	if (fd < 0)
+		return fd;
+	/* dup3 swaps the file under concurrent writers atomically */
+	if (dup3(fd, old, O_CLOEXEC) < 0) {
+		close(fd);
+		return -errno;
+	}
+	close(fd);
+	return 0;
+}
+
+bool log_has_file(void)
+{
+	return atomic_load(&log_fd) >= 0;
 }

@@ -17,6 +17,14 @@ void log_set_level(int level);
 void log_to_syslog(void); /* after daemonizing */
 bool log_enabled(int level);
 
+/*
+ * Log to the file at path (appending), instead of stderr or syslog.
+ * log_reopen() reopens it under the same name, for log rotation.
+ */
+int log_to_file(const char *path);
+int log_reopen(void);
+bool log_has_file(void);
+
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

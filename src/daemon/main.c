@@ -23,9 +23,11 @@
 
 #include "config.h"
 #include "creds.h"
+#include "ctl.h"
 #include "fs.h"
 #include "inode.h"
 #include "log.h"
+#include "trace.h"
 
 #ifndef CACHEFS_VERSION
 #define CACHEFS_VERSION "unknown"
@@ -316,13 +318,58 @@ static int serve(struct fuse_session *se, const struct cmdline *cl)
 	return r;
 }
 
+/*
+ * The daemon changes to / when it detaches: make a relative path option
+ * absolute now.
+ */
+static int absolute_option(char **opt)
+{
+	char cwd[PATH_MAX], *abs;
+
+	if (!*opt || (*opt)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) ||
+	    asprintf(&abs, "%s/%s", cwd, *opt) < 0)
+		return -errno;
+	free(*opt);
+	*opt = abs;
+	return 0;
+}
+
+/* Open the log and trace files now, so that a bad path fails the mount. */
+static int open_files(struct config *cfg)
+{
+	int r, fd;
+
+	if ((r = absolute_option(&cfg->log_file)) < 0 ||
+	    (r = absolute_option(&cfg->trace_file)) < 0 ||
+	    (r = absolute_option(&cfg->ctl_socket)) < 0)
+		return log_error_errno(r, "cannot resolve a relative path");
+	if (cfg->log_file) {
+		fd = open(cfg->log_file,
+			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd < 0)
+			return log_error_errno(errno, "cannot open log file %s",
+					       cfg->log_file);
+		close(fd);
+	}
+	if (cfg->trace_file) {
+		r = trace_set_file(cfg->trace_file);
+		if (r < 0)
+			return log_error_errno(r, "cannot open trace file %s",
+					       cfg->trace_file);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct cmdline cl = { .cfg = &cfg };
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct cfs fs = { .cfg = &cfg };
-	char backend[PATH_MAX];
+	struct ctl *ctl = NULL;
+	char backend[PATH_MAX], mountpoint[PATH_MAX];
 	rlim_t nofile;
 	int root_fd, r, ret = 1;
 
@@ -330,11 +377,13 @@ int main(int argc, char **argv)
 	r = parse_cmdline(argc, argv, &cl);
 	if (r != 0) {
 		free(cl.kernel_opts);
+		config_free(&cfg);
 		return r > 0 ? 0 : 2;
 	}
 	log_init("cachefs", cfg.log_level);
 	if (cl.remount) {
 		free(cl.kernel_opts);
+		config_free(&cfg);
 		return remount(&cl);
 	}
 
@@ -345,6 +394,17 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 
+	if (!realpath(cl.mountpoint, mountpoint)) {
+		log_error_errno(errno, "bad mount point '%s'", cl.mountpoint);
+		close(root_fd);
+		goto out_opts;
+	}
+	fs.backend = backend;
+	fs.backend_len = strlen(backend);
+	if (open_files(&cfg) < 0) {
+		close(root_fd);
+		goto out_opts;
+	}
 	nofile = raise_nofile_limit();
 	if (!cfg.fd_cache)
 		cfg.fd_cache = nofile / 4 > 16 ? nofile / 4 : 16;
@@ -381,21 +441,33 @@ int main(int argc, char **argv)
 		goto out_itab;
 	if (fuse_set_signal_handlers(fs.se) < 0)
 		goto out_session;
-	if (fuse_session_mount(fs.se, cl.mountpoint) < 0)
+	if (ctl_new(&(struct ctl_params){ .fs = &fs,
+					  .backend = backend,
+					  .mountpoint = mountpoint,
+					  .kernel_opts = cl.kernel_opts },
+		    &ctl) < 0)
 		goto out_signals;
+	if (fuse_session_mount(fs.se, mountpoint) < 0)
+		goto out_ctl;
 	if (fuse_daemonize(cl.foreground) < 0)
 		goto out_unmount;
 	if (!cl.foreground)
 		log_to_syslog();
-	log_notice("serving %s at %s", backend, cl.mountpoint);
+	if (cfg.log_file && (r = log_to_file(cfg.log_file)) < 0)
+		log_error_errno(r, "cannot open log file %s", cfg.log_file);
+	if (ctl_start(ctl) < 0)
+		goto out_unmount;
+	log_notice("serving %s at %s", backend, mountpoint);
 
 	r = serve(fs.se, &cl);
 	ret = r < 0 ? 1 : 0;
-	log_notice("%s unmounted%s", cl.mountpoint,
+	log_notice("%s unmounted%s", mountpoint,
 		   ret ? " after an error" : "");
 
 out_unmount:
 	fuse_session_unmount(fs.se);
+out_ctl:
+	ctl_free(ctl);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
@@ -403,7 +475,9 @@ out_session:
 out_itab:
 	inode_table_free(fs.itab);
 out_opts:
+	trace_shutdown();
 	fuse_opt_free_args(&args);
 	free(cl.kernel_opts);
+	config_free(&cfg);
 	return ret;
 }

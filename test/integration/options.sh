@@ -35,6 +35,11 @@ expect_fail "unexpected argument" "$B" "$M" extra
 expect_fail "cannot open backend directory '$CFS_TMP/nonexistent'" "$CFS_TMP/nonexistent" "$M"
 expect_fail "cannot open backend directory '$CFS_TMP/plainfile'" "$CFS_TMP/plainfile" "$M"
 expect_fail "$CFS_TMP/nomnt" "$B" "$CFS_TMP/nomnt"
+expect_fail "ctl_group: no group 'nosuchgroup'" "$B" "$M" -o ctl_group=nosuchgroup
+expect_fail "metrics=localhost:notaport" "$B" "$M" -o metrics=localhost:notaport
+expect_fail "cannot open log file $CFS_TMP/nodir/log" "$B" "$M" -o "log_file=$CFS_TMP/nodir/log"
+expect_fail "cannot open trace file $CFS_TMP/nodir/trace" "$B" "$M" -o "trace_file=$CFS_TMP/nodir/trace"
+expect_fail "cannot bind control socket $CFS_TMP/nodir/sock" "$B" "$M" -o "ctl_socket=$CFS_TMP/nodir/sock"
 
 # Options accepted from fstab and mount(8) that mean nothing to cachefs.
 cfs_mount "$B" "$M" "defaults,_netdev,nofail,x-systemd.automount,noatime,attr_timeout=2s"
@@ -66,5 +71,14 @@ for o in $opts; do
 	grep -qE "^\.BI? ${o}(=| |\$)" "$man" ||
 		cfs_fail "option $o is missing from cachefs.8"
 	n=$((n + 1))
+done
+# ... and the options changeable at run time say so there.
+for o in $("$CACHEFS" --help | sed -n 's/^    -o \([a-z_]*\)=.*(changeable at run time)$/\1/p'); do
+	awk -v o="$o" '
+		$0 ~ "^\\.BI " o "=" { p = 1; next }
+		p && /^\.(TP|SS|SH)/ { exit }
+		p && /Changeable at run time/ { f = 1 }
+		END { exit !f }' "$man" ||
+		cfs_fail "cachefs.8 does not say that $o is changeable at run time"
 done
 echo "options: $n options documented; bad input rejected"

@@ -153,6 +153,41 @@ START_TEST(test_split_opts_stops)
 }
 END_TEST
 
+START_TEST(test_set_live)
+{
+	struct config cfg;
+	char err[256];
+
+	config_defaults(&cfg);
+	ck_assert_int_eq(config_set_live(&cfg, config_find("attr_timeout"),
+					 "5m", err, sizeof(err)),
+			 0);
+	ck_assert_double_eq(cfg.attr_timeout, 300);
+	ck_assert_int_eq(config_set_live(&cfg, config_find("threads"), "4",
+					 err, sizeof(err)),
+			 -EPERM);
+	ck_assert_ptr_nonnull(strstr(err, "cannot be changed while mounted"));
+	ck_assert_uint_eq(cfg.threads, 32);
+	ck_assert_int_eq(config_set_live(&cfg, config_find("attr_timeout"),
+					 "soon", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_double_eq(cfg.attr_timeout, 300);
+	ck_assert_int_eq(config_set_live(&cfg, config_find("trace_file"),
+					 "/tmp/t", err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(cfg.trace_file, "/tmp/t");
+	ck_assert_int_eq(config_set_live(&cfg, config_find("trace_file"), "",
+					 err, sizeof(err)),
+			 0);
+	ck_assert_ptr_null(cfg.trace_file);
+	ck_assert_int_eq(config_set_live(&cfg, config_find("cache"), "off",
+					 err, sizeof(err)),
+			 0);
+	ck_assert(!cfg.cache);
+	config_free(&cfg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -161,6 +196,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_defaults_parse);
+	tcase_add_test(tc, test_set_live);
 	tcase_add_test(tc, test_every_option_has_help_and_default);
 	tcase_add_test(tc, test_durations);
 	tcase_add_test(tc, test_bools_uints_enums);

@@ -1,0 +1,1135 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cachefsctl: a thin client of the cachefs control socket.
+ *
+ * Each subcommand turns its arguments into one request (see
+ * src/shared/ctl_proto.h) and prints the answer for people, or as JSON.
+ * Exit status: 0 ok, 1 the daemon reported a failure, 2 usage error,
+ * 3 the daemon cannot be reached.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_proto.h"
+
+#ifndef CACHEFS_VERSION
+#define CACHEFS_VERSION "unknown"
+#endif
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,
+};
+
+#define MAX_MOUNTS 256
+
+/* A connection to one daemon. */
+struct conn {
+	char mountpoint[PATH_MAX]; /* "" when reached by -s */
+	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int fd;
+	char *buf; /* bytes read but not yet returned as a line */
+	size_t len, cap;
+};
+
+static struct {
+	const char *mount;  /* -m */
+	const char *socket; /* -s */
+	bool json;	    /* -j, --json */
+	int timeout_ms;	    /* -t */
+} opt = { .timeout_ms = 10000 };
+
+static volatile sig_atomic_t interrupted;
+
+static void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("cachefsctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see cachefsctl help)\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+/* --- talking to a daemon ------------------------------------------------ */
+
+static const char *conn_name(const struct conn *c)
+{
+	return c->mountpoint[0] ? c->mountpoint : c->socket;
+}
+
+/* Connect; on failure print why and return -1. */
+static int conn_open(struct conn *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		fprintf(stderr, "cachefsctl: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->socket);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		fprintf(stderr,
+			"cachefsctl: cannot reach the cachefs daemon of %s "
+			"at %s: %s%s\n",
+			conn_name(c), c->socket, strerror(e),
+			e == ENOENT || e == ECONNREFUSED
+				? " (is it running?)"
+			: e == EACCES ? " (root or the ctl_group only)"
+				      : "");
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = 0;
+}
+
+static int wait_fd(int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r;
+
+	do
+		r = poll(&p, 1, opt.timeout_ms);
+	while (r < 0 && errno == EINTR && !interrupted);
+	return r;
+}
+
+/* Read one line; returns its length (without '\n') or -1. */
+static ssize_t conn_readline(struct conn *c, char **line)
+{
+	for (;;) {
+		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+		ssize_t n;
+
+		if (nl) {
+			*line = c->buf;
+			*nl = '\0';
+			return nl - c->buf;
+		}
+		if (c->cap - c->len < 65536) {
+			char *b = realloc(c->buf, c->cap + 65536);
+
+			if (!b)
+				return -1;
+			c->buf = b;
+			c->cap += 65536;
+		}
+		if (wait_fd(c->fd, POLLIN) <= 0) {
+			if (!interrupted)
+				fprintf(stderr,
+					"cachefsctl: no answer from the cachefs "
+					"daemon of %s within %g s\n",
+					conn_name(c), opt.timeout_ms / 1000.0);
+			return -1;
+		}
+		n = read(c->fd, c->buf + c->len, c->cap - c->len);
+		if (n <= 0) {
+			fprintf(stderr,
+				"cachefsctl: the cachefs daemon of %s closed "
+				"the connection\n",
+				conn_name(c));
+			return -1;
+		}
+		c->len += (size_t)n;
+	}
+}
+
+/* Drop the line last returned by conn_readline. */
+static void conn_consume(struct conn *c, size_t n)
+{
+	memmove(c->buf, c->buf + n + 1, c->len - n - 1);
+	c->len -= n + 1;
+}
+
+/*
+ * Send cmd with args (stolen; may be NULL) and wait for the answer.
+ * Returns EXIT_OK with *data, EXIT_FAILED (message printed) or
+ * EXIT_UNREACHABLE.
+ */
+static int call(struct conn *c, const char *cmd, json_t *args, json_t **data)
+{
+	char *req = ctl_request_encode(cmd, args), *line, err[1024];
+	size_t off = 0, len;
+	ssize_t n;
+	int r;
+
+	*data = NULL;
+	if (!req) {
+		fprintf(stderr, "cachefsctl: out of memory\n");
+		return EXIT_FAILED;
+	}
+	len = strlen(req);
+	while (off < len) {
+		if (wait_fd(c->fd, POLLOUT) <= 0) {
+			free(req);
+			fprintf(stderr, "cachefsctl: %s: daemon not reading\n",
+				conn_name(c));
+			return EXIT_UNREACHABLE;
+		}
+		n = send(c->fd, req + off, len - off, MSG_NOSIGNAL);
+		if (n < 0) {
+			fprintf(stderr, "cachefsctl: %s: %s\n", conn_name(c),
+				strerror(errno));
+			free(req);
+			return EXIT_UNREACHABLE;
+		}
+		off += (size_t)n;
+	}
+	free(req);
+	n = conn_readline(c, &line);
+	if (n < 0)
+		return EXIT_UNREACHABLE;
+	r = ctl_response_parse(line, (size_t)n, data, err, sizeof(err));
+	conn_consume(c, (size_t)n);
+	if (r < 0) {
+		fprintf(stderr, "cachefsctl: %s: %s\n", conn_name(c), err);
+		return EXIT_UNREACHABLE;
+	}
+	if (r > 0) {
+		fprintf(stderr, "cachefsctl: %s: %s\n", conn_name(c), err);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+/* --- finding daemons --------------------------------------------------- */
+
+/* Undo the octal escapes (\040) of /proc/self/mountinfo in place. */
+static void unescape_octal(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = '\0';
+}
+
+/* Mount points of every fuse.cachefs mount, in mount order. */
+static int find_mounts(char mounts[][PATH_MAX], int max)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (n < max && getline(&line, &cap, f) > 0) {
+		char *fields[5], *sep, *type, *save = NULL, *p = line;
+		int k;
+
+		sep = strstr(line, " - ");
+		if (!sep)
+			continue;
+		*sep = '\0';
+		type = strtok_r(sep + 3, " ", &save);
+		if (!type || strcmp(type, "fuse.cachefs") != 0)
+			continue;
+		for (k = 0; k < 5 && (fields[k] = strtok_r(p, " ", &save));
+		     k++)
+			p = NULL;
+		if (k < 5)
+			continue;
+		unescape_octal(fields[4]);
+		snprintf(mounts[n++], PATH_MAX, "%s", fields[4]);
+	}
+	free(line);
+	fclose(f);
+	return n;
+}
+
+/* An absolute path without ".", ".." or repeated slashes, lexically. */
+static void normalize(const char *in, char *out, size_t len)
+{
+	char tmp[PATH_MAX * 2], *save = NULL, *part;
+	size_t n = 0;
+
+	if (in[0] == '/' || !getcwd(tmp, sizeof(tmp)))
+		snprintf(tmp, sizeof(tmp), "%s", in);
+	else
+		snprintf(tmp + strlen(tmp), sizeof(tmp) - strlen(tmp), "/%s",
+			 in);
+	out[0] = '\0';
+	for (part = strtok_r(tmp, "/", &save); part;
+	     part = strtok_r(NULL, "/", &save)) {
+		if (strcmp(part, ".") == 0)
+			continue;
+		if (strcmp(part, "..") == 0) {
+			char *slash = strrchr(out, '/');
+
+			n = slash ? (size_t)(slash - out) : 0;
+			out[n] = '\0';
+			continue;
+		}
+		n += (size_t)snprintf(out + n, len - n, "/%s", part);
+		if (n >= len)
+			n = len - 1;
+	}
+	if (!out[0])
+		snprintf(out, len, "/");
+}
+
+static void conn_for_mount(struct conn *c, const char *mountpoint)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	snprintf(c->mountpoint, sizeof(c->mountpoint), "%.*s",
+		 (int)sizeof(c->mountpoint) - 1, mountpoint);
+	if (ctl_socket_path(mountpoint, c->socket, sizeof(c->socket)) < 0)
+		c->socket[0] = '\0';
+}
+
+/*
+ * The daemons a command addresses: the one chosen with -s or -m, or
+ * every mounted cachefs (all) or the only one (!all).  Exits on error.
+ */
+static int target_conns(struct conn *conns, bool all)
+{
+	static char mounts[MAX_MOUNTS][PATH_MAX];
+	char want[PATH_MAX], real[PATH_MAX];
+	int n;
+
+	if (opt.socket) {
+		memset(conns, 0, sizeof(*conns));
+		conns->fd = -1;
+		if (strlen(opt.socket) >= sizeof(conns->socket))
+			usage_error("socket path too long: %s", opt.socket);
+		snprintf(conns->socket, sizeof(conns->socket), "%s",
+			 opt.socket);
+		return 1;
+	}
+	n = find_mounts(mounts, MAX_MOUNTS);
+	if (opt.mount) {
+		normalize(opt.mount, want, sizeof(want));
+		for (int k = n - 1; k >= 0; k--) {
+			if (strcmp(mounts[k], want) == 0) {
+				conn_for_mount(conns, mounts[k]);
+				return 1;
+			}
+		}
+		if (realpath(opt.mount, real)) {
+			for (int k = n - 1; k >= 0; k--) {
+				if (strcmp(mounts[k], real) == 0) {
+					conn_for_mount(conns, mounts[k]);
+					return 1;
+				}
+			}
+		}
+		fprintf(stderr, "cachefsctl: %s is not a cachefs mount point\n",
+			opt.mount);
+		exit(EXIT_UNREACHABLE);
+	}
+	if (n == 0) {
+		fprintf(stderr, "cachefsctl: no cachefs mounts found "
+				"(use -s SOCKET for a daemon elsewhere)\n");
+		exit(EXIT_UNREACHABLE);
+	}
+	if (!all && n > 1) {
+		fprintf(stderr,
+			"cachefsctl: %d cachefs mounts; choose one with -m "
+			"MOUNTPOINT:\n",
+			n);
+		for (int k = 0; k < n; k++)
+			fprintf(stderr, "  %s\n", mounts[k]);
+		exit(EXIT_USAGE);
+	}
+	for (int k = 0; k < n; k++)
+		conn_for_mount(&conns[k], mounts[k]);
+	return n;
+}
+
+/* Run one request against the single target daemon. */
+static int call_one(const char *cmd, json_t *args, json_t **data,
+		    struct conn *c)
+{
+	int r;
+
+	target_conns(c, false);
+	if (conn_open(c) < 0) {
+		json_decref(args);
+		return EXIT_UNREACHABLE;
+	}
+	r = call(c, cmd, args, data);
+	return r;
+}
+
+/* The exit status for several daemons: unreachable beats failed beats ok. */
+static int worse(int a, int b)
+{
+	return a == EXIT_UNREACHABLE || b == EXIT_UNREACHABLE ? EXIT_UNREACHABLE
+	       : a == EXIT_FAILED || b == EXIT_FAILED	    ? EXIT_FAILED
+							    : EXIT_OK;
+}
+
+/* --- printing ------------------------------------------------------------ */
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(9) |
+					JSON_ENCODE_ANY);
+
+	if (s)
+		puts(s);
+	free(s);
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+static json_int_t jint(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static double jnum(json_t *o, const char *key)
+{
+	return json_number_value(json_object_get(o, key));
+}
+
+static void print_bytes(uint64_t b)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	printf(u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+static void print_duration(json_int_t s)
+{
+	if (s >= 86400)
+		printf("%lldd %02lldh %02lldm", s / 86400, s % 86400 / 3600,
+		       s % 3600 / 60);
+	else if (s >= 3600)
+		printf("%lldh %02lldm %02llds", s / 3600, s % 3600 / 60,
+		       s % 60);
+	else if (s >= 60)
+		printf("%lldm %02llds", s / 60, s % 60);
+	else
+		printf("%llds", s);
+}
+
+/* Options that differ from their defaults, as name=value. */
+static void print_options(json_t *options, json_t *defaults)
+{
+	const char *name;
+	json_t *v;
+	bool any = false;
+
+	json_object_foreach(options, name, v) {
+		json_t *d = json_object_get(defaults, name);
+
+		if (d && json_equal(v, d))
+			continue;
+		printf("%s%s=%s", any ? "," : "", name, json_string_value(v));
+		any = true;
+	}
+	if (!any)
+		printf("(defaults)");
+}
+
+/* The default of every option, from config.get. */
+static json_t *option_defaults(struct conn *c)
+{
+	json_t *list, *d = json_object(), *o;
+	size_t k;
+
+	if (call(c, "config.get", NULL, &list) != EXIT_OK)
+		return d;
+	json_array_foreach(list, k, o)
+		json_object_set_new(d, jstr(o, "name"),
+				    json_string(jstr(o, "default")));
+	json_decref(list);
+	return d;
+}
+
+static void print_status(json_t *s, json_t *defaults)
+{
+	json_t *cache = json_object_get(s, "cache");
+	json_t *fdc = json_object_get(s, "fd_cache");
+	json_t *proc = json_object_get(s, "process");
+	json_t *trace = json_object_get(s, "trace");
+	json_t *errors = json_object_get(s, "errors");
+	json_t *hit = json_object_get(cache, "hit_ratio");
+
+	printf("%s: %s\n", jstr(s, "mountpoint"), jstr(s, "state"));
+	printf("  %-12s %s\n", "backend", jstr(s, "backend"));
+	printf("  %-12s %lld (cachefs %s)\n", "pid", jint(s, "pid"),
+	       jstr(s, "version"));
+	printf("  %-12s ", "uptime");
+	print_duration(jint(s, "uptime"));
+	printf("\n  %-12s ", "options");
+	print_options(json_object_get(s, "options"), defaults);
+	printf("; kernel: %s\n", jstr(s, "kernel_options"));
+	printf("  %-12s %.1f/s over the last 10 s, %lld in all\n", "ops",
+	       jnum(json_object_get(s, "ops"), "per_second"),
+	       jint(json_object_get(s, "ops"), "total"));
+	printf("  %-12s %lld (ENOENT %lld)\n", "errors", jint(errors, "total"),
+	       jint(errors, "ENOENT"));
+	printf("  %-12s %s, tier %s, hit ratio ", "cache",
+	       json_is_true(json_object_get(cache, "enabled")) ? "on" : "off",
+	       jstr(cache, "tier"));
+	if (json_is_number(hit))
+		printf("%.1f%%\n", json_number_value(hit) * 100);
+	else
+		printf("n/a (no cachefs cache tier)\n");
+	printf("  %-12s %lld open (limit %lld), hit ratio %.1f%%\n",
+	       "descriptors", jint(fdc, "open"), jint(fdc, "limit"),
+	       jnum(fdc, "hit_ratio") * 100);
+	printf("  %-12s %lld files, %lld directories\n", "open",
+	       jint(s, "open_files"), jint(s, "open_dirs"));
+	printf("  %-12s %lld\n", "inodes", jint(s, "inodes"));
+	printf("  %-12s rss ", "process");
+	print_bytes((uint64_t)jint(proc, "rss_bytes"));
+	printf(", %lld fds, %lld threads\n", jint(proc, "fds"),
+	       jint(proc, "threads"));
+	printf("  %-12s ", "trace");
+	if (json_is_true(json_object_get(trace, "on"))) {
+		printf("on");
+		if (jint(trace, "pid"))
+			printf(", pid %lld", jint(trace, "pid"));
+		if (json_is_string(json_object_get(trace, "path")))
+			printf(", below %s", jstr(trace, "path"));
+		printf("\n");
+	} else {
+		printf("off\n");
+	}
+	printf("  %-12s %s (%lld client%s)", "control", jstr(s, "socket"),
+	       jint(s, "ctl_clients"), jint(s, "ctl_clients") == 1 ? "" : "s");
+	if (json_is_string(json_object_get(s, "metrics")))
+		printf(", metrics http://%s/metrics", jstr(s, "metrics"));
+	printf("\n");
+}
+
+/* --- commands ------------------------------------------------------------ */
+
+/* Parse the options of a subcommand: only --json, and those in longopts. */
+static int sub_getopt(int argc, char **argv, const struct option *longopts,
+		      const char *cmd)
+{
+	int o;
+
+	opterr = 0;
+	o = getopt_long(argc, argv, "+:jn:f", longopts, NULL);
+	if (o == '?')
+		usage_error("%s: unknown option '%s'", cmd, argv[optind - 1]);
+	if (o == ':')
+		usage_error("%s: option '%s' needs a value", cmd,
+			    argv[optind - 1]);
+	return o;
+}
+
+static void no_more_args(int argc, char **argv, const char *cmd)
+{
+	if (optind < argc)
+		usage_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct option lo[] = { { "json", no_argument, 0, 'j' },
+					    { 0 } };
+	static struct conn conns[MAX_MOUNTS];
+	json_t *all = json_array();
+	int n, o, ret = EXIT_OK;
+
+	while ((o = sub_getopt(argc, argv, lo, "status")) != -1)
+		if (o == 'j')
+			opt.json = true;
+		else
+			usage_error("status: unknown option");
+	no_more_args(argc, argv, "status");
+	n = target_conns(conns, true);
+	for (int k = 0; k < n; k++) {
+		json_t *data, *defaults;
+		int r;
+
+		if (conn_open(&conns[k]) < 0) {
+			ret = worse(ret, EXIT_UNREACHABLE);
+			continue;
+		}
+		r = call(&conns[k], "status", NULL, &data);
+		if (r != EXIT_OK) {
+			ret = worse(ret, r);
+			conn_close(&conns[k]);
+			continue;
+		}
+		if (opt.json) {
+			json_array_append(all, data);
+		} else {
+			defaults = option_defaults(&conns[k]);
+			if (k)
+				printf("\n");
+			print_status(data, defaults);
+			json_decref(defaults);
+		}
+		json_decref(data);
+		conn_close(&conns[k]);
+	}
+	if (opt.json)
+		print_json(opt.mount || opt.socket ? json_array_get(all, 0)
+						   : all);
+	json_decref(all);
+	return ret;
+}
+
+static void print_stats(json_t *d)
+{
+	json_t *ops = json_object_get(d, "ops"), *o, *h, *b;
+	const char *name;
+	size_t k;
+
+	printf("# ops\n%-16s %10s %8s %12s %10s %8s %8s %8s\n", "op", "count",
+	       "errors", "bytes", "avg_us", "p50_us", "p90_us", "p99_us");
+	json_object_foreach(ops, name, o) {
+		if (!jint(o, "count"))
+			continue;
+		printf("%-16s %10lld %8lld %12lld %10.1f %8lld %8lld %8lld\n",
+		       name, jint(o, "count"), jint(o, "errors"),
+		       jint(o, "bytes"), jnum(o, "avg_us"), jint(o, "p50_us"),
+		       jint(o, "p90_us"), jint(o, "p99_us"));
+	}
+	printf("\n# latency histograms (count of ops under each bound, us)\n");
+	json_object_foreach(ops, name, o) {
+		h = json_object_get(o, "histogram");
+		if (!json_array_size(h))
+			continue;
+		printf("%-16s", name);
+		json_array_foreach(h, k, b) {
+			if (json_is_null(json_object_get(b, "le_us")))
+				printf(" inf:%lld", jint(b, "count"));
+			else
+				printf(" %lld:%lld", jint(b, "le_us"),
+				       jint(b, "count"));
+		}
+		printf("\n");
+	}
+	printf("\n# errors\n");
+	json_object_foreach(json_object_get(d, "errors"), name, o)
+		printf("%s: %lld\n", name, json_integer_value(o));
+	printf("\n# counters\n");
+	json_object_foreach(json_object_get(d, "counters"), name, o)
+		printf("%s: %lld\n", name, json_integer_value(o));
+	printf("\n# process\n");
+	json_object_foreach(json_object_get(d, "process"), name, o)
+		printf("%s: %lld\n", name, json_integer_value(o));
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	static const struct option lo[] = { { "json", no_argument, 0, 'j' },
+					    { "reset", no_argument, 0, 'r' },
+					    { 0 } };
+	struct conn c;
+	json_t *data;
+	bool reset = false;
+	int o, r;
+
+	while ((o = sub_getopt(argc, argv, lo, "stats")) != -1) {
+		if (o == 'j')
+			opt.json = true;
+		else if (o == 'r')
+			reset = true;
+		else
+			usage_error("stats: unknown option");
+	}
+	no_more_args(argc, argv, "stats");
+	r = call_one("stats", reset ? json_pack("{s:b}", "reset", 1) : NULL,
+		     &data, &c);
+	if (r == EXIT_OK) {
+		if (opt.json)
+			print_json(data);
+		else
+			print_stats(data);
+	}
+	json_decref(data);
+	conn_close(&c);
+	return r;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+	const char *verb = optind < argc ? argv[optind++] : NULL;
+	struct conn c;
+	json_t *data, *args = NULL, *o;
+	size_t k;
+	int r;
+
+	if (!verb)
+		usage_error("config: say get or set");
+	if (strcmp(verb, "get") == 0) {
+		if (argc - optind > 1)
+			usage_error("config get: one option name at most");
+		if (optind < argc)
+			args = json_pack("{s:s}", "name", argv[optind]);
+		r = call_one("config.get", args, &data, &c);
+		if (r == EXIT_OK && opt.json) {
+			print_json(data);
+		} else if (r == EXIT_OK && args) {
+			printf("%s\n", jstr(json_array_get(data, 0), "value"));
+		} else if (r == EXIT_OK) {
+			printf("%-18s %-24s %-10s %s\n", "OPTION", "VALUE",
+			       "DEFAULT", "RUN TIME");
+			json_array_foreach(data, k, o)
+				printf("%-18s %-24s %-10s %s\n",
+				       jstr(o, "name"), jstr(o, "value"),
+				       jstr(o, "default"),
+				       json_is_true(json_object_get(o,
+								    "runtime"))
+					       ? "changeable"
+					       : "-");
+		}
+	} else if (strcmp(verb, "set") == 0) {
+		const char *value;
+		char abs[PATH_MAX * 2], cwd[PATH_MAX];
+
+		if (argc - optind != 2)
+			usage_error("config set: needs NAME VALUE");
+		value = argv[optind + 1];
+		/* A file named relative to here, not to the daemon's / */
+		if (strcmp(argv[optind], "trace_file") == 0 && value[0] &&
+		    value[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+			snprintf(abs, sizeof(abs), "%s/%s", cwd, value);
+			value = abs;
+		}
+		r = call_one("config.set",
+			     json_pack("{s:s, s:s}", "name", argv[optind],
+				       "value", value),
+			     &data, &c);
+		if (r == EXIT_OK && opt.json)
+			print_json(data);
+		else if (r == EXIT_OK)
+			printf("%s = %s\n", argv[optind],
+			       jstr(json_array_get(data, 0), "value"));
+	} else {
+		usage_error("config: unknown verb '%s' (get or set)", verb);
+	}
+	json_decref(data);
+	conn_close(&c);
+	return r;
+}
+
+static void print_record(json_t *rec)
+{
+	printf("%s %lld %lld %s %s %s size=%lld off=%lld res=%s %.1fus\n",
+	       jstr(rec, "time"), jint(rec, "seq"), jint(rec, "pid"),
+	       jstr(rec, "comm")[0] ? jstr(rec, "comm") : "-",
+	       jstr(rec, "op"),
+	       json_is_string(json_object_get(rec, "path")) ? jstr(rec, "path")
+							    : "-",
+	       jint(rec, "size"), jint(rec, "offset"),
+	       jint(rec, "result") ? jstr(rec, "error") : "0",
+	       jnum(rec, "latency_us"));
+}
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int trace_show(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, 0, 'j' },
+		{ "follow", no_argument, 0, 'f' },
+		{ "count", required_argument, 0, 'n' },
+		{ 0 },
+	};
+	struct conn c;
+	json_t *data, *recs, *rec;
+	json_int_t since = -1, max = 100;
+	bool follow = false;
+	char *end;
+	size_t k;
+	int o, r;
+
+	while ((o = sub_getopt(argc, argv, lo, "trace show")) != -1) {
+		if (o == 'j') {
+			opt.json = true;
+		} else if (o == 'f') {
+			follow = true;
+		} else if (o == 'n') {
+			max = strtoll(optarg, &end, 10);
+			if (*end || max < 1 || max > 1000)
+				usage_error("trace show: -n wants 1 to 1000");
+		} else {
+			usage_error("trace show: unknown option");
+		}
+	}
+	no_more_args(argc, argv, "trace show");
+	r = call_one("trace.show",
+		     json_pack("{s:I, s:I}", "since", since, "max", max), &data,
+		     &c);
+	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
+	while (r == EXIT_OK) {
+		recs = json_object_get(data, "records");
+		if (jint(data, "lost"))
+			fprintf(stderr,
+				"cachefsctl: %lld trace records were "
+				"overwritten before they could be shown\n",
+				jint(data, "lost"));
+		json_array_foreach(recs, k, rec) {
+			if (opt.json) {
+				char *s = json_dumps(rec, JSON_COMPACT |
+							  JSON_REAL_PRECISION(9));
+
+				if (s)
+					puts(s);
+				free(s);
+			} else {
+				print_record(rec);
+			}
+		}
+		fflush(stdout);
+		if (!follow || interrupted)
+			break;
+		since = jint(data, "next");
+		if (json_array_size(recs) < (size_t)max) {
+			struct timespec ts = { 0, 200 * 1000000 };
+
+			nanosleep(&ts, NULL); /* poll: a few times a second */
+		}
+		if (interrupted)
+			break;
+		json_decref(data);
+		r = call(&c, "trace.show",
+			 json_pack("{s:I, s:I}", "since", since, "max", 1000),
+			 &data);
+		max = 1000;
+		if (interrupted) /* while waiting for an answer */
+			r = EXIT_OK;
+	}
+	json_decref(data);
+	conn_close(&c);
+	return r;
+}
+
+static int cmd_trace(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "pid", required_argument, 0, 'p' },
+		{ "path", required_argument, 0, 'P' },
+		{ "json", no_argument, 0, 'j' },
+		{ 0 },
+	};
+	const char *verb = optind < argc ? argv[optind++] : NULL;
+	struct conn c;
+	json_t *data, *args;
+	char *end;
+	long pid = 0;
+	const char *path = NULL;
+	int o, r;
+
+	if (!verb)
+		usage_error("trace: say on, off or show");
+	if (strcmp(verb, "show") == 0)
+		return trace_show(argc, argv);
+	if (strcmp(verb, "on") == 0) {
+		while ((o = sub_getopt(argc, argv, lo, "trace on")) != -1) {
+			if (o == 'p') {
+				pid = strtol(optarg, &end, 10);
+				if (*end || pid <= 0)
+					usage_error("trace on: bad pid '%s'",
+						    optarg);
+			} else if (o == 'P') {
+				path = optarg;
+				if (path[0] != '/')
+					usage_error("trace on: --path is "
+						    "relative to the mount and "
+						    "starts with /");
+			} else if (o == 'j') {
+				opt.json = true;
+			} else {
+				usage_error("trace on: unknown option");
+			}
+		}
+		no_more_args(argc, argv, "trace on");
+		args = json_pack("{s:I}", "pid", (json_int_t)pid);
+		if (path)
+			json_object_set_new(args, "path", json_string(path));
+		r = call_one("trace.on", args, &data, &c);
+	} else if (strcmp(verb, "off") == 0) {
+		no_more_args(argc, argv, "trace off");
+		r = call_one("trace.off", NULL, &data, &c);
+	} else {
+		usage_error("trace: unknown verb '%s' (on, off or show)", verb);
+	}
+	if (r == EXIT_OK && opt.json) {
+		print_json(data);
+	} else if (r == EXIT_OK) {
+		printf("trace %s", json_is_true(json_object_get(data, "on"))
+					   ? "on"
+					   : "off");
+		if (jint(data, "pid"))
+			printf(", pid %lld", jint(data, "pid"));
+		if (json_is_string(json_object_get(data, "path")))
+			printf(", below %s", jstr(data, "path"));
+		printf("\n");
+	}
+	json_decref(data);
+	conn_close(&c);
+	return r;
+}
+
+static int cmd_log(int argc, char **argv)
+{
+	static struct conn conns[MAX_MOUNTS];
+	const char *verb = optind < argc ? argv[optind++] : NULL;
+	json_t *all = json_array();
+	int n, ret = EXIT_OK;
+
+	if (!verb || strcmp(verb, "reopen") != 0)
+		usage_error("log: the only verb is reopen");
+	no_more_args(argc, argv, "log reopen");
+	n = target_conns(conns, true);
+	for (int k = 0; k < n; k++) {
+		json_t *data;
+		int r = EXIT_UNREACHABLE;
+
+		if (conn_open(&conns[k]) == 0)
+			r = call(&conns[k], "log.reopen", NULL, &data);
+		if (r == EXIT_OK) {
+			if (!opt.json)
+				printf("%s: log reopened\n",
+				       conn_name(&conns[k]));
+			json_object_set_new(data, "mountpoint",
+					    json_string(conns[k].mountpoint));
+			json_array_append_new(all, data);
+		}
+		ret = worse(ret, r);
+		conn_close(&conns[k]);
+	}
+	if (opt.json)
+		print_json(opt.mount || opt.socket ? json_array_get(all, 0)
+						   : all);
+	json_decref(all);
+	return ret;
+}
+
+static int cmd_cache(int argc, char **argv)
+{
+	const char *verb = optind < argc ? argv[optind++] : NULL;
+	struct conn c;
+	json_t *data;
+	int r;
+
+	if (!verb || (strcmp(verb, "on") != 0 && strcmp(verb, "off") != 0))
+		usage_error("cache: say on or off");
+	no_more_args(argc, argv, "cache");
+	r = call_one(strcmp(verb, "on") == 0 ? "cache.on" : "cache.off", NULL,
+		     &data, &c);
+	if (r == EXIT_OK && opt.json)
+		print_json(data);
+	else if (r == EXIT_OK)
+		printf("cache %s\n",
+		       json_is_true(json_object_get(data, "enabled")) ? "on"
+								      : "off");
+	json_decref(data);
+	conn_close(&c);
+	return r;
+}
+
+static int cmd_call(int argc, char **argv)
+{
+	struct conn c;
+	json_t *data, *args = NULL;
+	json_error_t je;
+	int r;
+
+	if (argc - optind < 1 || argc - optind > 2)
+		usage_error("call: needs COMMAND [JSON-ARGS]");
+	if (optind + 1 < argc) {
+		args = json_loads(argv[optind + 1], 0, &je);
+		if (!json_is_object(args))
+			usage_error("call: arguments must be a JSON object%s%s",
+				    args ? "" : ": ", args ? "" : je.text);
+	}
+	r = call_one(argv[optind], args, &data, &c);
+	if (r == EXIT_OK)
+		print_json(data);
+	json_decref(data);
+	conn_close(&c);
+	return r;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *synopsis;
+	const char *help;
+} commands[] = {
+	{ "status", cmd_status, "status [--json]",
+	  "the mount at a glance; every cachefs mount unless -m or -s" },
+	{ "stats", cmd_stats, "stats [--json] [--reset]",
+	  "every counter and latency histogram; --reset starts afresh" },
+	{ "config", cmd_config, "config get [NAME] | config set NAME VALUE",
+	  "show options; change one marked changeable at run time" },
+	{ "trace", cmd_trace,
+	  "trace on [--pid PID] [--path PREFIX] | trace off | "
+	  "trace show [--json] [--follow] [-n N]",
+	  "record every operation; show the newest N (100), or follow" },
+	{ "log", cmd_log, "log reopen",
+	  "reopen the log and trace files (logrotate); every mount unless "
+	  "-m or -s" },
+	{ "cache", cmd_cache, "cache on|off",
+	  "off: every request goes to the backend, and the kernel's cached "
+	  "attributes and pages are dropped" },
+	{ "call", cmd_call, "call COMMAND [JSON-ARGS]",
+	  "send a raw protocol request, print the JSON answer" },
+	{ "help", cmd_help, "help", "this list" },
+	{ NULL },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: cachefsctl [-m MOUNTPOINT | -s SOCKET] [-j] [-t SECONDS] "
+		"COMMAND [ARGS]\n\n"
+		"  -m, --mount MOUNTPOINT  the cachefs mounted there\n"
+		"  -s, --socket SOCKET     the daemon at this control socket\n"
+		"  -j, --json              print JSON\n"
+		"  -t, --timeout SECONDS   wait this long for an answer (10)\n"
+		"  -h, --help              this help\n"
+		"  -V, --version           the version\n\ncommands:\n");
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(out, "  %s\n      %s\n", c->synopsis, c->help);
+	fprintf(out, "\nExit status: 0 ok, 1 failed, 2 usage error, 3 daemon "
+		     "unreachable.  See cachefsctl(8).\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	usage(stdout);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "mount", required_argument, 0, 'm' },
+		{ "socket", required_argument, 0, 's' },
+		{ "json", no_argument, 0, 'j' },
+		{ "timeout", required_argument, 0, 't' },
+		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
+		{ 0 },
+	};
+	const struct command *cmd;
+	double t;
+	char *end;
+	int o;
+
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "+:m:s:jt:hV", lo, NULL)) != -1) {
+		switch (o) {
+		case 'm':
+			opt.mount = optarg;
+			break;
+		case 's':
+			opt.socket = optarg;
+			break;
+		case 'j':
+			opt.json = true;
+			break;
+		case 't':
+			t = strtod(optarg, &end);
+			if (*end || !(t > 0) || t > 86400)
+				usage_error("bad timeout '%s'", optarg);
+			opt.timeout_ms = (int)ceil(t * 1000);
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("cachefsctl %s\n", CACHEFS_VERSION);
+			return EXIT_OK;
+		case ':':
+			usage_error("option '%s' needs a value",
+				    argv[optind - 1]);
+		default:
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (opt.mount && opt.socket)
+		usage_error("-m and -s exclude each other");
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (cmd = commands; cmd->name; cmd++)
+		if (strcmp(cmd->name, argv[optind]) == 0)
+			break;
+	if (!cmd->name)
+		usage_error("unknown command '%s'", argv[optind]);
+	optind++;
+	/* --json (-j) is taken after the command too, by every command. */
+	for (int k = optind, w = optind; k <= argc; k++) {
+		if (k < argc && (strcmp(argv[k], "--json") == 0 ||
+				 strcmp(argv[k], "-j") == 0)) {
+			opt.json = true;
+			continue;
+		}
+		argv[w++] = k < argc ? argv[k] : NULL;
+		if (k == argc)
+			argc = w - 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return cmd->run(argc, argv);
+}

@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The control commands: one table, one function per command.  Commands
+ * run on the control thread; arguments are checked with json_unpack in
+ * strict mode, so an unknown or mistyped argument is an error, not
+ * ignored.  A subsystem adds its commands here and its figures to status.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl_int.h"
+#include "log.h"
+#include "trace.h"
+
+#ifndef CACHEFS_VERSION
+#define CACHEFS_VERSION "unknown"
+#endif
+
+#define TRACE_SHOW_MAX 1000 /* records per trace.show answer */
+
+/*
+ * Check args against a json_unpack format, strictly: an unknown or
+ * mistyped argument is an error.  Returns 0 or -EINVAL with err filled.
+ */
+static int unpack(json_t *args, char *err, size_t errlen, const char *fmt,
+		  ...)
+{
+	json_error_t je;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = json_vunpack_ex(args, &je, JSON_STRICT, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		snprintf(err, errlen, "bad arguments: %s", je.text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *errno_name(int e)
+{
+	const char *n = e ? strerrorname_np(e) : NULL;
+
+	return n ? n : "other";
+}
+
+void proc_figures_get(struct proc_figures *pf)
+{
+	unsigned long long size, rss;
+	char line[256];
+	FILE *f;
+	DIR *d;
+
+	memset(pf, 0, sizeof(*pf));
+	f = fopen("/proc/self/statm", "re");
+	if (f) {
+		if (fscanf(f, "%llu %llu", &size, &rss) == 2)
+			pf->rss_bytes = rss * (uint64_t)sysconf(_SC_PAGESIZE);
+		fclose(f);
+	}
+	f = fopen("/proc/self/status", "re");
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Threads: %" SCNu64, &pf->threads) ==
+			    1)
+				break;
+		fclose(f);
+	}
+	d = opendir("/proc/self/fd");
+	if (d) {
+		struct dirent *de;
+
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				pf->fds++;
+		closedir(d);
+		pf->fds--; /* the one reading the directory */
+	}
+}
+
+static json_t *config_json(const struct config *cfg,
+			   const struct option_def *od)
+{
+	char value[512];
+
+	config_format(cfg, od, value, sizeof(value));
+	return json_pack("{s:s, s:s, s:s, s:b, s:s}", "name", od->name,
+			 "value", value, "default", od->def, "runtime",
+			 (od->flags & OPT_RUNTIME) != 0, "help", od->help);
+}
+
+static json_t *options_json(const struct config *cfg)
+{
+	json_t *o = json_object();
+	char value[512];
+
+	for (const struct option_def *od = config_options; o && od->name;
+	     od++) {
+		config_format(cfg, od, value, sizeof(value));
+		json_object_set_new(o, od->name, json_string(value));
+	}
+	return o;
+}
+
+/* The upper latency bound, in microseconds, under which a fraction q fell. */
+static uint64_t quantile_us(const struct op_stats *o, double q)
+{
+	uint64_t seen = 0, want = (uint64_t)((double)o->count * q);
+
+	if (!o->count)
+		return 0;
+	for (unsigned k = 0; k < STATS_LAT_BUCKETS; k++) {
+		seen += o->lat[k];
+		if (seen > want || seen == o->count)
+			return k < STATS_LAT_BUCKETS - 1
+				       ? stats_lat_bound_us(k)
+				       : stats_lat_bound_us(k - 1) * 2;
+	}
+	return 0;
+}
+
+static json_t *op_json(const struct op_stats *o)
+{
+	json_t *hist = json_array();
+
+	for (unsigned k = 0; hist && k < STATS_LAT_BUCKETS; k++) {
+		if (!o->lat[k])
+			continue;
+		json_array_append_new(
+			hist, json_pack("{s:o, s:I}", "le_us",
+					k < STATS_LAT_BUCKETS - 1
+						? json_integer((json_int_t)
+							stats_lat_bound_us(k))
+						: json_null(),
+					"count", (json_int_t)o->lat[k]));
+	}
+	return json_pack("{s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:o}", "count",
+			 (json_int_t)o->count, "errors", (json_int_t)o->errors,
+			 "bytes", (json_int_t)o->bytes, "avg_us",
+			 o->count ? (double)o->ns / 1e3 / (double)o->count : 0.0,
+			 "p50_us", (json_int_t)quantile_us(o, 0.5), "p90_us",
+			 (json_int_t)quantile_us(o, 0.9), "p99_us",
+			 (json_int_t)quantile_us(o, 0.99), "histogram", hist);
+}
+
+static json_t *process_json(void)
+{
+	struct proc_figures pf;
+
+	proc_figures_get(&pf);
+	return json_pack("{s:I, s:I, s:I}", "rss_bytes",
+			 (json_int_t)pf.rss_bytes, "fds", (json_int_t)pf.fds,
+			 "threads", (json_int_t)pf.threads);
+}
+
+static uint64_t total_ops(const struct stats *s, uint64_t *errors)
+{
+	uint64_t n = 0;
+
+	*errors = 0;
+	for (int k = 0; k < OP__COUNT; k++) {
+		n += s->op[k].count;
+		*errors += s->op[k].errors;
+	}
+	return n;
+}
+
+static double ratio(uint64_t hits, uint64_t misses)
+{
+	return hits + misses ? (double)hits / (double)(hits + misses) : 0;
+}
+
+static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
+		      size_t errlen)
+{
+	struct inode_table_stats it;
+	struct stats s;
+	uint64_t ops, errors;
+	pid_t tpid;
+	char *tpath;
+	bool ton;
+
+	if (unpack(args, err, errlen, "{}") < 0)
+		return -EINVAL;
+	stats_sum(&s, false);
+	ops = total_ops(&s, &errors);
+	inode_table_get_stats(c->p.fs->itab, &it);
+	ton = trace_get_filter(&tpid, &tpath);
+	*out = json_pack(
+		"{s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:o, s:s,"
+		" s:{s:I, s:f}, s:{s:I, s:I}, s:I, s:I, s:I,"
+		" s:{s:b, s:s, s:n},"
+		" s:{s:I, s:I, s:f},"
+		" s:o, s:{s:b, s:i, s:s?}, s:s?, s:s, s:I}",
+		"state", "ok", "backend", c->p.backend, "mountpoint",
+		c->p.mountpoint, "pid", (int)getpid(), "version",
+		CACHEFS_VERSION, "started", (json_int_t)c->started, "uptime",
+		(json_int_t)((stats_now_ns() - c->started_ns) / 1000000000u),
+		"options", options_json(c->cfg), "kernel_options",
+		c->p.kernel_opts,
+		"ops", "total", (json_int_t)ops, "per_second",
+		ctl_ops_rate(c, &s),
+		"errors", "total", (json_int_t)errors, "ENOENT",
+		(json_int_t)s.err[ENOENT],
+		"open_files",
+		(json_int_t)__atomic_load_n(&c->p.fs->open_files,
+					    __ATOMIC_RELAXED),
+		"open_dirs",
+		(json_int_t)__atomic_load_n(&c->p.fs->open_dirs,
+					    __ATOMIC_RELAXED),
+		"inodes", (json_int_t)it.inodes,
+		"cache", "enabled",
+		__atomic_load_n(&c->cfg->cache, __ATOMIC_RELAXED), "tier",
+		"kernel", "hit_ratio",
+		"fd_cache", "open", (json_int_t)(it.fds_cached + it.fds_pinned),
+		"limit", (json_int_t)c->cfg->fd_cache, "hit_ratio",
+		ratio(it.fd_hits, it.fd_misses),
+		"process", process_json(),
+		"trace", "on", ton, "pid", (int)tpid, "path", tpath,
+		"metrics", c->metrics_addr[0] ? c->metrics_addr : NULL,
+		"socket", c->socket_path, "ctl_clients",
+		(json_int_t)c->clients);
+	free(tpath);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int cmd_stats(struct ctl *c, json_t *args, json_t **out, char *err,
+		     size_t errlen)
+{
+	struct inode_table_stats it, base = c->fd_base;
+	struct stats s;
+	json_t *ops, *errs, *counters;
+	int reset = 0;
+
+	if (unpack(args, err, errlen, "{s?b}", "reset", &reset) < 0)
+		return -EINVAL;
+	stats_sum(&s, true);
+	inode_table_get_stats(c->p.fs->itab, &it);
+	if (reset) {
+		stats_reset();
+		c->fd_base = it;
+	}
+	ops = json_object();
+	errs = json_object();
+	counters = json_object();
+	if (!ops || !errs || !counters)
+		goto out_nomem;
+	for (int k = 0; k < OP__COUNT; k++)
+		json_object_set_new(ops, fs_op_names[k], op_json(&s.op[k]));
+	for (int e = 0; e < STATS_ERRNO_MAX; e++) {
+		json_t *prev;
+
+		if (!s.err[e])
+			continue;
+		prev = json_object_get(errs, errno_name(e));
+		json_object_set_new(errs, errno_name(e),
+				    json_integer((json_int_t)s.err[e] +
+						 json_integer_value(prev)));
+	}
+	for (int k = 0; k < STAT__COUNT; k++)
+		json_object_set_new(
+			counters, stats_counters[k].name,
+			json_integer((json_int_t) * (uint64_t *)((char *)&s +
+					stats_counters[k].offset)));
+	/* c->fd_base as it was before this request's reset */
+	json_object_set_new(counters, "fd_cache_hits",
+			    json_integer((json_int_t)(it.fd_hits - base.fd_hits)));
+	json_object_set_new(
+		counters, "fd_cache_misses",
+		json_integer((json_int_t)(it.fd_misses - base.fd_misses)));
+	json_object_set_new(
+		counters, "fd_cache_evictions",
+		json_integer((json_int_t)(it.fd_evictions - base.fd_evictions)));
+	*out = json_pack("{s:o, s:o, s:o, s:o, s:b}", "ops", ops, "errors",
+			 errs, "counters", counters, "process", process_json(),
+			 "reset", reset);
+	return *out ? 0 : -ENOMEM;
+
+out_nomem:
+	json_decref(ops);
+	json_decref(errs);
+	json_decref(counters);
+	return -ENOMEM;
+}
+
+static int cmd_config_get(struct ctl *c, json_t *args, json_t **out,
+			  char *err, size_t errlen)
+{
+	const char *name = NULL;
+	const struct option_def *od;
+
+	if (unpack(args, err, errlen, "{s?s}", "name", &name) < 0)
+		return -EINVAL;
+	if (name) {
+		od = config_find(name);
+		if (!od) {
+			snprintf(err, errlen, "no option '%s'", name);
+			return -ENOENT;
+		}
+		*out = json_pack("[o]", config_json(c->cfg, od));
+		return *out ? 0 : -ENOMEM;
+	}
+	*out = json_array();
+	for (od = config_options; *out && od->name; od++)
+		json_array_append_new(*out, config_json(c->cfg, od));
+	return *out ? 0 : -ENOMEM;
+}
+
+static int cmd_config_set(struct ctl *c, json_t *args, json_t **out,
+			  char *err, size_t errlen)
+{
+	const char *name, *value;
+	const struct option_def *od;
+	int r;
+
+	if (unpack(args, err, errlen, "{s:s, s:s}", "name", &name, "value",
+		   &value) < 0)
+		return -EINVAL;
+	od = config_find(name);
+	if (!od) {
+		snprintf(err, errlen, "no option '%s'", name);
+		return -ENOENT;
+	}
+	/* Options whose change acts at once. */
+	if (strcmp(name, "trace_file") == 0 && value[0] && value[0] != '/') {
+		snprintf(err, errlen, "trace_file must be an absolute path");
+		return -EINVAL;
+	}
+	if (strcmp(name, "trace_file") == 0 && (od->flags & OPT_RUNTIME)) {
+		r = trace_set_file(value[0] ? value : NULL);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot open trace file '%s': %s",
+				 value, strerror(-r));
+			return r;
+		}
+	}
+	r = config_set_live(c->cfg, od, value, err, errlen);
+	if (r < 0)
+		return r;
+	if (strcmp(name, "log_level") == 0)
+		log_set_level(c->cfg->log_level);
+	if (strcmp(name, "cache") == 0 && !c->cfg->cache)
+		fs_forget_kernel_cache(c->p.fs);
+	log_notice("option %s set to %s", name, value);
+	*out = json_pack("[o]", config_json(c->cfg, od));
+	return *out ? 0 : -ENOMEM;
+}
+
+static int set_cache(struct ctl *c, json_t *args, json_t **out, char *err,
+		     size_t errlen, const char *value)
+{
+	if (unpack(args, err, errlen, "{}") < 0)
+		return -EINVAL;
+	args = json_pack("{s:s, s:s}", "name", "cache", "value", value);
+	if (!args)
+		return -ENOMEM;
+	cmd_config_set(c, args, out, err, errlen);
+	json_decref(args);
+	json_decref(*out);
+	*out = json_pack("{s:b}", "enabled", c->cfg->cache);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int cmd_cache_on(struct ctl *c, json_t *args, json_t **out, char *err,
+			size_t errlen)
+{
+	return set_cache(c, args, out, err, errlen, "on");
+}
+
+static int cmd_cache_off(struct ctl *c, json_t *args, json_t **out,
+			 char *err, size_t errlen)
+{
+	return set_cache(c, args, out, err, errlen, "off");
+}
+
+static json_t *trace_filter_json(void)
+{
+	pid_t pid;
+	char *path;
+	bool on = trace_get_filter(&pid, &path);
+	json_t *j = json_pack("{s:b, s:i, s:s?}", "on", on, "pid", (int)pid,
+			      "path", path);
+
+	free(path);
+	return j;
+}
+
+static int cmd_trace_on(struct ctl *c, json_t *args, json_t **out, char *err,
+			size_t errlen)
+{
+	const char *path = NULL;
+	json_int_t pid = 0;
+	int r;
+
+	(void)c;
+	if (unpack(args, err, errlen, "{s?I, s?s}", "pid", &pid, "path",
+		   &path) < 0)
+		return -EINVAL;
+	if (pid < 0 || pid > 0x3fffffff) {
+		snprintf(err, errlen, "bad pid %" JSON_INTEGER_FORMAT, pid);
+		return -EINVAL;
+	}
+	if (path && path[0] != '/') {
+		snprintf(err, errlen,
+			 "path '%s' must start with / (relative to the mount)",
+			 path);
+		return -EINVAL;
+	}
+	r = trace_on((pid_t)pid, path);
+	if (r < 0)
+		return r;
+	*out = trace_filter_json();
+	return *out ? 0 : -ENOMEM;
+}
+
+static int cmd_trace_off(struct ctl *c, json_t *args, json_t **out,
+			 char *err, size_t errlen)
+{
+	(void)c;
+	if (unpack(args, err, errlen, "{}") < 0)
+		return -EINVAL;
+	trace_off();
+	*out = trace_filter_json();
+	return *out ? 0 : -ENOMEM;
+}
+
+static void add_record(const struct trace_rec *r, void *arg)
+{
+	char when[40], frac[24];
+	struct tm tm;
+
+	localtime_r(&r->time.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(frac, sizeof(frac), ".%06ld", r->time.tv_nsec / 1000);
+	strncat(when, frac, sizeof(when) - strlen(when) - 1);
+	json_array_append_new(
+		arg,
+		json_pack("{s:I, s:s, s:i, s:s, s:s, s:s?, s:I, s:I, s:i,"
+			  " s:s, s:f}",
+			  "seq", (json_int_t)r->seq, "time", when, "pid",
+			  (int)r->pid, "comm", r->comm, "op",
+			  fs_op_names[r->op], "path", r->path, "size",
+			  (json_int_t)r->size, "offset", (json_int_t)r->offset,
+			  "result", r->result, "error",
+			  r->result ? errno_name(-r->result) : "",
+			  "latency_us", (double)r->ns / 1e3));
+}
+
+static int cmd_trace_show(struct ctl *c, json_t *args, json_t **out,
+			  char *err, size_t errlen)
+{
+	json_int_t since = -1, max = 100;
+	uint64_t last, next, lost;
+	json_t *recs;
+
+	(void)c;
+	if (unpack(args, err, errlen, "{s?I, s?I}", "since", &since, "max",
+		   &max) < 0)
+		return -EINVAL;
+	if (max < 1 || max > TRACE_SHOW_MAX) {
+		snprintf(err, errlen, "max must be 1 to %d", TRACE_SHOW_MAX);
+		return -EINVAL;
+	}
+	last = trace_last_seq();
+	if (since < 0) /* the newest max records */
+		since = last > (uint64_t)max ? (json_int_t)(last - max) : 0;
+	recs = json_array();
+	if (!recs)
+		return -ENOMEM;
+	next = trace_foreach((uint64_t)since, (unsigned)max, &lost,
+			     add_record, recs);
+	*out = json_pack("{s:o, s:I, s:I, s:b}", "records", recs, "next",
+			 (json_int_t)next, "lost", (json_int_t)lost, "on",
+			 trace_enabled());
+	return *out ? 0 : -ENOMEM;
+}
+
+static int cmd_log_reopen(struct ctl *c, json_t *args, json_t **out,
+			  char *err, size_t errlen)
+{
+	int r;
+
+	if (unpack(args, err, errlen, "{}") < 0)
+		return -EINVAL;
+	r = ctl_reopen_logs(c, err, errlen);
+	if (r < 0)
+		return r;
+	*out = json_pack("{s:s?, s:s?}", "log_file", c->cfg->log_file,
+			 "trace_file", c->cfg->trace_file);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int cmd_help(struct ctl *c, json_t *args, json_t **out, char *err,
+		    size_t errlen)
+{
+	(void)c;
+	if (unpack(args, err, errlen, "{}") < 0)
+		return -EINVAL;
+	*out = json_array();
+	for (const struct ctl_command *k = ctl_commands; *out && k->name; k++)
+		json_array_append_new(*out,
+				      json_pack("{s:s, s:s, s:s}", "name",
+						k->name, "args", k->args,
+						"help", k->help));
+	return *out ? 0 : -ENOMEM;
+}
+
+const struct ctl_command ctl_commands[] = {
+	{ "help", cmd_help, "{}", "list the commands" },
+	{ "status", cmd_status, "{}", "the mount at a glance" },
+	{ "stats", cmd_stats, "{reset?: bool}",
+	  "every counter and latency histogram since the last reset; "
+	  "reset starts counting afresh after answering" },
+	{ "config.get", cmd_config_get, "{name?: string}",
+	  "options with their values" },
+	{ "config.set", cmd_config_set, "{name: string, value: string}",
+	  "change an option marked changeable at run time" },
+	{ "cache.on", cmd_cache_on, "{}", "let the kernel cache again" },
+	{ "cache.off", cmd_cache_off, "{}",
+	  "send every request to the backend and drop the kernel's cached "
+	  "attributes and pages" },
+	{ "trace.on", cmd_trace_on, "{pid?: int, path?: string}",
+	  "record operations, of one process or below one path" },
+	{ "trace.off", cmd_trace_off, "{}", "stop recording operations" },
+	{ "trace.show", cmd_trace_show, "{since?: int, max?: int}",
+	  "recorded operations after sequence number since (default: the "
+	  "newest max, 100)" },
+	{ "log.reopen", cmd_log_reopen, "{}",
+	  "reopen the log and trace files (as SIGHUP does)" },
+	{ NULL },
+};
+
+const struct ctl_command *ctl_command_find(const char *name)
+{
+	for (const struct ctl_command *k = ctl_commands; k->name; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Prometheus text exposition (format 0.0.4) of the statistics.  Counters
+ * here are totals since start: "cachefsctl stats --reset" does not touch
+ * them, as Prometheus expects counters never to go down.
+ */
+#include <event2/buffer.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "ctl_int.h"
+#include "trace.h"
+
+#ifndef CACHEFS_VERSION
+#define CACHEFS_VERSION "unknown"
+#endif
+
+static void head(struct evbuffer *out, const char *name, const char *type,
+		 const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+			    name, type);
+}
+
+static void gauge(struct evbuffer *out, const char *name, const char *help,
+		  double v)
+{
+	head(out, name, "gauge", help);
+	evbuffer_add_printf(out, "%s %.17g\n", name, v);
+}
+
+static void op_counter(struct evbuffer *out, const struct stats *s,
+		       const char *name, const char *help, size_t offset)
+{
+	head(out, name, "counter", help);
+	for (int k = 0; k < OP__COUNT; k++)
+		evbuffer_add_printf(out, "%s{op=\"%s\"} %" PRIu64 "\n", name,
+				    fs_op_names[k],
+				    *(const uint64_t *)((const char *)&s->op[k] +
+							offset));
+}
+
+static void latency(struct evbuffer *out, const struct stats *s)
+{
+	const char *name = "cachefs_op_duration_seconds";
+
+	head(out, name, "histogram",
+	     "time from receiving a FUSE request to answering it");
+	for (int k = 0; k < OP__COUNT; k++) {
+		const struct op_stats *o = &s->op[k];
+		uint64_t cum = 0;
+
+		for (unsigned b = 0; b < STATS_LAT_BUCKETS - 1; b++) {
+			cum += o->lat[b];
+			evbuffer_add_printf(
+				out, "%s_bucket{op=\"%s\",le=\"%g\"} %" PRIu64 "\n",
+				name, fs_op_names[k],
+				(double)stats_lat_bound_us(b) / 1e6, cum);
+		}
+		evbuffer_add_printf(out,
+				    "%s_bucket{op=\"%s\",le=\"+Inf\"} %" PRIu64
+				    "\n%s_sum{op=\"%s\"} %.9f\n"
+				    "%s_count{op=\"%s\"} %" PRIu64 "\n",
+				    name, fs_op_names[k], o->count, name,
+				    fs_op_names[k], (double)o->ns / 1e9, name,
+				    fs_op_names[k], o->count);
+	}
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static void label_value(struct evbuffer *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			evbuffer_add_printf(out, "\\%c", *v);
+		else if (*v == '\n')
+			evbuffer_add(out, "\\n", 2);
+		else
+			evbuffer_add(out, v, 1);
+	}
+}
+
+void metrics_render(struct ctl *c, struct evbuffer *out)
+{
+	struct inode_table_stats it;
+	struct proc_figures pf;
+	struct stats s;
+	bool any = false;
+
+	stats_sum(&s, false);
+	inode_table_get_stats(c->p.fs->itab, &it);
+	proc_figures_get(&pf);
+
+	op_counter(out, &s, "cachefs_ops_total", "FUSE requests answered",
+		   offsetof(struct op_stats, count));
+	op_counter(out, &s, "cachefs_op_errors_total",
+		   "FUSE requests answered with an error",
+		   offsetof(struct op_stats, errors));
+	op_counter(out, &s, "cachefs_op_bytes_total",
+		   "bytes read (as asked by the kernel) and written",
+		   offsetof(struct op_stats, bytes));
+	latency(out, &s);
+
+	head(out, "cachefs_errors_total", "counter",
+	     "error replies by errno name");
+	for (int e = 1; e < STATS_ERRNO_MAX; e++) {
+		const char *n = strerrorname_np(e);
+
+		if (s.err[e] && n) {
+			evbuffer_add_printf(out,
+					    "cachefs_errors_total{errno=\"%s\"}"
+					    " %" PRIu64 "\n",
+					    n, s.err[e]);
+			any = true;
+		}
+	}
+	if (!any || s.err[0])
+		evbuffer_add_printf(out,
+				    "cachefs_errors_total{errno=\"other\"} "
+				    "%" PRIu64 "\n",
+				    s.err[0]);
+
+	for (int k = 0; k < STAT__COUNT; k++) {
+		char name[96];
+
+		snprintf(name, sizeof(name), "cachefs_%s_total",
+			 stats_counters[k].name);
+		head(out, name, "counter", stats_counters[k].help);
+		evbuffer_add_printf(out, "%s %" PRIu64 "\n", name,
+				    *(const uint64_t *)((const char *)&s +
+							stats_counters[k]
+								.offset));
+	}
+	head(out, "cachefs_fd_cache_hits_total", "counter",
+	     "backend descriptors found open");
+	evbuffer_add_printf(out, "cachefs_fd_cache_hits_total %" PRIu64 "\n",
+			    it.fd_hits);
+	head(out, "cachefs_fd_cache_misses_total", "counter",
+	     "backend descriptors reopened from a file handle");
+	evbuffer_add_printf(out, "cachefs_fd_cache_misses_total %" PRIu64 "\n",
+			    it.fd_misses);
+	head(out, "cachefs_fd_cache_evictions_total", "counter",
+	     "backend descriptors closed to stay within fd_cache");
+	evbuffer_add_printf(out,
+			    "cachefs_fd_cache_evictions_total %" PRIu64 "\n",
+			    it.fd_evictions);
+
+	gauge(out, "cachefs_inodes", "inodes the kernel knows", it.inodes);
+	gauge(out, "cachefs_fd_cache_open", "backend descriptors open",
+	      it.fds_cached + it.fds_pinned);
+	gauge(out, "cachefs_open_files", "files open through the mount",
+	      __atomic_load_n(&c->p.fs->open_files, __ATOMIC_RELAXED));
+	gauge(out, "cachefs_open_dirs", "directories open through the mount",
+	      __atomic_load_n(&c->p.fs->open_dirs, __ATOMIC_RELAXED));
+	gauge(out, "cachefs_cache_enabled", "1 when kernel caching is on",
+	      __atomic_load_n(&c->cfg->cache, __ATOMIC_RELAXED));
+	gauge(out, "cachefs_trace_enabled", "1 while the trace records",
+	      trace_enabled());
+	gauge(out, "cachefs_ctl_clients", "control clients connected",
+	      c->clients);
+	gauge(out, "cachefs_uptime_seconds", "seconds since the mount",
+	      (double)(stats_now_ns() - c->started_ns) / 1e9);
+	gauge(out, "cachefs_process_resident_memory_bytes",
+	      "resident memory of the daemon", (double)pf.rss_bytes);
+	gauge(out, "cachefs_process_open_fds", "descriptors the daemon holds",
+	      (double)pf.fds);
+	gauge(out, "cachefs_process_threads", "threads of the daemon",
+	      (double)pf.threads);
+	head(out, "cachefs_info", "gauge", "the mount; always 1");
+	evbuffer_add_printf(out, "cachefs_info{backend=\"");
+	label_value(out, c->p.backend);
+	evbuffer_add_printf(out, "\",mountpoint=\"");
+	label_value(out, c->p.mountpoint);
+	evbuffer_add_printf(out, "\",version=\"%s\"} 1\n", CACHEFS_VERSION);
+}

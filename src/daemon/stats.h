@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CACHEFS_STATS_H
+#define CACHEFS_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Statistics: every FUSE operation and every counted event is declared
+ * once, in the lists below.  Counters live per thread, are written only
+ * by their own thread (no atomic read-modify-write, no shared cache line)
+ * and are summed on demand, the way memcached keeps its thread stats.
+ */
+
+/* Every FUSE operation cachefs serves, in the order the tables print. */
+#define FS_OPS(X)                                                          \
+	X(lookup) X(forget) X(getattr) X(setattr) X(readlink) X(mknod)      \
+	X(mkdir) X(symlink) X(link) X(unlink) X(rmdir) X(rename) X(open)    \
+	X(create) X(read) X(write) X(flush) X(release) X(fsync) X(opendir) \
+	X(readdir) X(readdirplus) X(releasedir) X(fsyncdir) X(statfs)       \
+	X(getxattr) X(listxattr) X(setxattr) X(removexattr) X(access)       \
+	X(fallocate) X(copy_file_range) X(lseek)
+
+enum fs_op {
+#define X(name) OP_##name,
+	FS_OPS(X)
+#undef X
+	OP__COUNT
+};
+
+extern const char *const fs_op_names[OP__COUNT];
+
+/*
+ * Counted events that are not FUSE operations: name and help text.  Later
+ * subsystems add their counters here.
+ */
+#define STATS_COUNTERS(X)                                                  \
+	X(ctl_connections, "control socket connections accepted")          \
+	X(ctl_requests, "control requests answered")                       \
+	X(ctl_bad_requests, "malformed, oversized or unknown control "     \
+			    "requests")                                    \
+	X(ctl_failed_requests, "control requests that failed")             \
+	X(ctl_dropped_clients, "control clients dropped: too many, too "   \
+			       "slow to read, or cut off mid-request")     \
+	X(metrics_requests, "HTTP requests to the metrics endpoint")       \
+	X(trace_records, "operations recorded by the trace")               \
+	X(trace_file_errors, "trace records that could not be written "    \
+			     "to the trace file")                          \
+	X(log_reopens, "times the log and trace files were reopened")
+
+/*
+ * Latency histogram: bucket k (k < STATS_LAT_BUCKETS - 1) counts
+ * operations that took less than 2^k microseconds and at least the bound
+ * of bucket k - 1; the last bucket counts the rest.
+ */
+#define STATS_LAT_BUCKETS 24
+#define STATS_ERRNO_MAX 256 /* errno values at or above are counted as 0 */
+
+struct op_stats {
+	uint64_t count;
+	uint64_t errors;
+	uint64_t bytes; /* read: bytes asked for; write: bytes written */
+	uint64_t ns;	/* total latency */
+	uint64_t lat[STATS_LAT_BUCKETS];
+};
+
+struct stats {
+	struct op_stats op[OP__COUNT];
+	uint64_t err[STATS_ERRNO_MAX]; /* error replies by errno */
+#define X(name, help) uint64_t name;
+	STATS_COUNTERS(X)
+#undef X
+};
+
+enum stats_counter {
+#define X(name, help) STAT_##name,
+	STATS_COUNTERS(X)
+#undef X
+	STAT__COUNT
+};
+
+struct stats_counter_def {
+	const char *name;
+	const char *help;
+	size_t offset; /* into struct stats */
+};
+
+extern const struct stats_counter_def stats_counters[STAT__COUNT];
+
+/* Upper bound of latency bucket k in microseconds (0 for the last). */
+uint64_t stats_lat_bound_us(unsigned k);
+
+/* Record one operation: err is 0 or a positive errno. */
+void stats_op(enum fs_op op, int err, uint64_t bytes, uint64_t ns);
+
+/* Add n to a counter of STATS_COUNTERS. */
+void stats_add(enum stats_counter c, uint64_t n);
+#define stats_inc(c) stats_add(STAT_##c, 1)
+
+/*
+ * Sum every thread's counters into *out.  With since_reset, subtract what
+ * had been counted at the last stats_reset().
+ */
+void stats_sum(struct stats *out, bool since_reset);
+
+/* Start the since_reset view afresh; the totals keep counting. */
+void stats_reset(void);
+
+/* Monotonic nanoseconds, for latencies. */
+uint64_t stats_now_ns(void);
+
+#endif
