@@ -2,7 +2,7 @@
 # cfs_install_deps PACKAGE... installs only what is missing.
 
 CFS_BUILD_DEPS="gcc pkg-config meson ninja-build libfuse3-dev fuse3 uthash-dev libjansson-dev libevent-dev"
-CFS_TEST_DEPS="check attr acl procps util-linux jq curl python3 python3-prometheus-client clang libclang-rt-14-dev"
+CFS_TEST_DEPS="check attr acl procps util-linux jq curl python3 python3-prometheus-client clang libclang-rt-14-dev systemd"
 
 cfs_install_deps() {
 	local missing=() p
