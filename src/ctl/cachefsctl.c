@@ -416,6 +416,18 @@ static void print_json(json_t *j)
 	free(s);
 }
 
+/*
+ * The answers of commands that address every mount: with --json, one
+ * object for a daemon chosen with -m or -s, else an array.  Frees all.
+ */
+static void print_answers(json_t *all)
+{
+	if (opt.json)
+		print_json(opt.mount || opt.socket ? json_array_get(all, 0)
+						   : all);
+	json_decref(all);
+}
+
 static const char *jstr(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -617,10 +629,7 @@ static int cmd_status(int argc, char **argv)
 		json_decref(data);
 		conn_close(&conns[k]);
 	}
-	if (opt.json)
-		print_json(opt.mount || opt.socket ? json_array_get(all, 0)
-						   : all);
-	json_decref(all);
+	print_answers(all);
 	return ret;
 }
 
@@ -952,10 +961,7 @@ static int cmd_log(int argc, char **argv)
 		ret = worse(ret, r);
 		conn_close(&conns[k]);
 	}
-	if (opt.json)
-		print_json(opt.mount || opt.socket ? json_array_get(all, 0)
-						   : all);
-	json_decref(all);
+	print_answers(all);
 	return ret;
 }
 
