@@ -22,7 +22,7 @@ const struct option_def config_options[] = {
 		.name = "entry_timeout",
 		.type = OPT_DURATION,
 		.offset = OFF(entry_timeout),
-		.def = "1s",
+		.def = "1h",
 		.flags = OPT_RUNTIME,
 		.help = "how long the kernel may trust a name lookup",
 	},
@@ -30,7 +30,7 @@ const struct option_def config_options[] = {
 		.name = "attr_timeout",
 		.type = OPT_DURATION,
 		.offset = OFF(attr_timeout),
-		.def = "1s",
+		.def = "1h",
 		.flags = OPT_RUNTIME,
 		.help = "how long the kernel may trust file attributes",
 	},
@@ -38,7 +38,7 @@ const struct option_def config_options[] = {
 		.name = "negative_timeout",
 		.type = OPT_DURATION,
 		.offset = OFF(negative_timeout),
-		.def = "1s",
+		.def = "1h",
 		.flags = OPT_RUNTIME,
 		.help = "how long the kernel may remember that a name does "
 			"not exist (0 disables)",
@@ -106,6 +106,16 @@ const struct option_def config_options[] = {
 		.flags = OPT_RUNTIME,
 		.help = "let the kernel cache names and attributes; off sends "
 			"every request to the backend",
+	},
+	{
+		.name = "revalidate",
+		.type = OPT_DURATION,
+		.offset = OFF(revalidate),
+		.def = "1s",
+		.flags = OPT_RUNTIME,
+		.help = "how often what the kernel caches is compared with the "
+			"backend, so that changes made there show within this "
+			"bound (0 disables)",
 	},
 	{
 		.name = "ctl_socket",

@@ -39,7 +39,8 @@ struct config {
 	bool clone_fd;	       /* one /dev/fuse descriptor per thread */
 
 	/* kernel cache, at run time */
-	bool cache; /* off: every request goes to the backend */
+	bool cache;	   /* off: every request goes to the backend */
+	double revalidate; /* seconds between checks of the backend; 0: off */
 
 	/* control and observability; strings are NULL when unset */
 	char *ctl_socket; /* default: ctl_socket_path() of the mount point */

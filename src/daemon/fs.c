@@ -53,6 +53,11 @@ static fuse_ino_t ino_of(struct cfs *fs, struct inode *i)
 	return (fuse_ino_t)(uintptr_t)i;
 }
 
+fuse_ino_t fs_ino_of(struct cfs *fs, struct inode *i)
+{
+	return ino_of(fs, i);
+}
+
 static void proc_fd_path(char *buf, int fd)
 {
 	snprintf(buf, PROC_FD_PATH_MAX, "/proc/self/fd/%d", fd);
@@ -316,6 +321,10 @@ static int do_lookup(struct cfs *fs, fuse_ino_t parent, const char *name,
 	r = inode_lookup(fs->itab, inode_of(fs, parent), name, &e->attr, &i);
 	if (r < 0)
 		return r;
+	/* what the kernel is about to be told, for the revalidator */
+	inode_note_attr(fs->itab, i, &e->attr);
+	inode_note_name(fs->itab, inode_of(fs, parent), name,
+			e->attr.st_ino);
 	e->ino = ino_of(fs, i);
 	e->attr_timeout = timeout(fs, &fs->cfg->attr_timeout);
 	e->entry_timeout = timeout(fs, &fs->cfg->entry_timeout);
@@ -379,6 +388,7 @@ static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r == -ENOENT && timeout(fs, &fs->cfg->negative_timeout) > 0) {
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = timeout(fs, &fs->cfg->negative_timeout);
+		inode_note_name(fs->itab, inode_of(fs, parent), name, 0);
 		reply_entry(req, &e);
 	} else if (r < 0) {
 		reply_err(req, -r);
@@ -441,6 +451,8 @@ static void cfs_getattr(fuse_req_t req, fuse_ino_t ino,
 
 	op_begin(req, OP_getattr, ino, NULL);
 	r = do_getattr(fs, ino, open_fd(fs, ino, fi), &st);
+	if (r == 0)
+		inode_note_attr(fs->itab, inode_of(fs, ino), &st);
 	if (r < 0)
 		reply_err(req, -r);
 	else
@@ -526,6 +538,8 @@ static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		r = neg_errno(fstatat(fd, "", &st,
 				      AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
 	inode_fd_put(fs->itab, i);
+	if (r == 0)
+		inode_note_attr(fs->itab, i, &st);
 	if (r < 0)
 		reply_err(req, -r);
 	else
@@ -661,6 +675,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	r = neg_errno(unlinkat(pfd, name, flags));
 	inode_fd_put(fs->itab, dir);
+	if (r == 0)
+		inode_note_name(fs->itab, dir, name, 0);
 	reply_err(req, -r);
 }
 
@@ -697,6 +713,12 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (nfd >= 0)
 		inode_fd_put(fs->itab, nd);
 	inode_fd_put(fs->itab, od);
+	if (r == 0) { /* the kernel moves its entries itself */
+		inode_note_name(fs->itab, od, name,
+				flags & RENAME_EXCHANGE ? INODE_INO_UNKNOWN
+							: 0);
+		inode_note_name(fs->itab, nd, newname, INODE_INO_UNKNOWN);
+	}
 	reply_err(req, -r);
 }
 

@@ -26,6 +26,9 @@ struct cfs {
 
 extern const struct fuse_lowlevel_ops cfs_ops;
 
+/* The FUSE node id of i. */
+fuse_ino_t fs_ino_of(struct cfs *fs, struct inode *i);
+
 /*
  * Drop the kernel's cached attributes and pages of every inode it knows
  * (names expire after entry_timeout).  Not from a FUSE request.  Returns

@@ -26,6 +26,24 @@ struct inode_key {
 	uint64_t superseded; /* 0 while current; see inode_lookup() */
 };
 
+/*
+ * A name the kernel may hold a dentry for, in a directory: what it was
+ * told the name leads to (0: nothing, a negative entry; INO_UNKNOWN:
+ * check at the next pass).
+ */
+struct dname {
+	uint64_t ino;
+	UT_hash_handle hh;
+	char name[];
+};
+
+/* The attributes the kernel was last given, to notice changes by. */
+struct snap {
+	uint64_t ino, size, nlink;
+	uint32_t mode, uid, gid;
+	struct timespec mtime, ctime;
+};
+
 struct inode {
 	struct inode_key key; /* immutable */
 	mode_t type;	      /* S_IFMT bits, immutable */
@@ -34,6 +52,13 @@ struct inode {
 
 	/* protected by t->lock */
 	uint64_t nlookup;
+	unsigned pins;	   /* the revalidator's; freed only when 0 */
+	struct inode *all_prev, *all_next; /* every inode, oldest first */
+	bool snap_valid;
+	struct snap snap;
+	struct dname *names;	      /* directories: names the kernel has */
+	bool names_valid;	      /* names checked at names_stamp */
+	struct timespec names_stamp;  /* the directory's ctime then */
 	int fd;		   /* O_PATH descriptor or -1 */
 	unsigned fd_users; /* borrowers of fd; never evicted while > 0 */
 	bool pinned;	   /* fd is never closed before the inode is freed */
@@ -55,6 +80,8 @@ struct inode_table {
 	/* protected by lock */
 	struct inode *hash;
 	struct inode *lru_head, *lru_tail; /* head: least recently used */
+	struct inode *all_head, *all_tail; /* every inode, for revalidation */
+	uint64_t names;			   /* dname entries */
 	unsigned fds_cached;		   /* evictable or borrowed fds */
 	unsigned fds_pinned;
 	uint64_t inodes, fd_hits, fd_misses, fd_evictions;
@@ -205,6 +232,43 @@ static struct file_handle *make_handle(struct inode_table *t, int fd,
 	return fh;
 }
 
+/* caller holds t->lock */
+static void do_all_append(struct inode_table *t, struct inode *i)
+{
+	i->all_prev = t->all_tail;
+	i->all_next = NULL;
+	if (t->all_tail)
+		t->all_tail->all_next = i;
+	else
+		t->all_head = i;
+	t->all_tail = i;
+}
+
+/* caller holds t->lock */
+static void do_all_unlink(struct inode_table *t, struct inode *i)
+{
+	if (i->all_prev)
+		i->all_prev->all_next = i->all_next;
+	else
+		t->all_head = i->all_next;
+	if (i->all_next)
+		i->all_next->all_prev = i->all_prev;
+	else
+		t->all_tail = i->all_prev;
+}
+
+/* caller holds t->lock */
+static void do_free_names(struct inode_table *t, struct inode *i)
+{
+	struct dname *d, *tmp;
+
+	HASH_ITER(hh, i->names, d, tmp) {
+		HASH_DEL(i->names, d);
+		free(d);
+		t->names--;
+	}
+}
+
 static struct inode *inode_alloc(const struct stat *st)
 {
 	struct inode *i = calloc(1, sizeof(*i));
@@ -267,6 +331,7 @@ int inode_table_new(int root_fd, unsigned fd_cache, bool use_handles,
 	t->root->pinned = true;
 	t->fds_pinned = 1;
 	HASH_ADD(hh, t->hash, key, sizeof(t->root->key), t->root);
+	do_all_append(t, t->root);
 	t->inodes = 1;
 	*out = t;
 	return 0;
@@ -288,6 +353,7 @@ void inode_table_free(struct inode_table *t)
 		HASH_DEL(t->hash, i);
 		if (i->fd >= 0)
 			close(i->fd);
+		do_free_names(t, i);
 		free(i->fh);
 		free(i);
 	}
@@ -561,6 +627,7 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 	if (--i->fd_users == 0 && !i->pinned)
 		lru_append(t, i);
 	HASH_ADD(hh, t->hash, key, sizeof(i->key), i);
+	do_all_append(t, i);
 	t->inodes++;
 	nevicted = do_trim(t, evicted);
 	pthread_mutex_unlock(&t->lock);
@@ -577,26 +644,22 @@ out_close:
 	return r;
 }
 
-void inode_forget(struct inode_table *t, struct inode *i, uint64_t n)
+/*
+ * Take i out of the table once neither the kernel nor the revalidator
+ * holds it; caller holds t->lock.  Returns the descriptor to close (or
+ * -1) and whether i is to be freed.
+ */
+static bool do_release(struct inode_table *t, struct inode *i, int *fd)
 {
-	int fd = -1;
-
-	pthread_mutex_lock(&t->lock);
-	if (i == t->root) {
-		pthread_mutex_unlock(&t->lock);
-		return;
-	}
-	if (n > i->nlookup)
-		n = i->nlookup; /* a kernel bug if so; never underflow */
-	i->nlookup -= n;
-	if (i->nlookup > 0) {
-		pthread_mutex_unlock(&t->lock);
-		return;
-	}
+	*fd = -1;
+	if (i == t->root || i->nlookup > 0 || i->pins > 0)
+		return false;
 	HASH_DEL(t->hash, i);
+	do_all_unlink(t, i);
+	do_free_names(t, i);
 	t->inodes--;
 	if (i->fd >= 0) {
-		fd = i->fd;
+		*fd = i->fd;
 		if (i->pinned) {
 			t->fds_pinned--;
 		} else {
@@ -605,9 +668,234 @@ void inode_forget(struct inode_table *t, struct inode *i, uint64_t n)
 			t->fds_cached--;
 		}
 	}
-	pthread_mutex_unlock(&t->lock);
+	return true;
+}
+
+static void inode_free(struct inode *i, int fd)
+{
 	if (fd >= 0)
 		close(fd);
 	free(i->fh);
 	free(i);
+}
+
+void inode_forget(struct inode_table *t, struct inode *i, uint64_t n)
+{
+	bool gone;
+	int fd;
+
+	pthread_mutex_lock(&t->lock);
+	if (n > i->nlookup)
+		n = i->nlookup; /* a kernel bug if so; never underflow */
+	if (i != t->root)
+		i->nlookup -= n;
+	gone = do_release(t, i, &fd);
+	pthread_mutex_unlock(&t->lock);
+	if (gone)
+		inode_free(i, fd);
+}
+
+static void snap_of(struct snap *sn, const struct stat *st)
+{
+	sn->ino = st->st_ino;
+	sn->size = (uint64_t)st->st_size;
+	sn->nlink = st->st_nlink;
+	sn->mode = st->st_mode;
+	sn->uid = st->st_uid;
+	sn->gid = st->st_gid;
+	sn->mtime = st->st_mtim;
+	sn->ctime = st->st_ctim;
+}
+
+static bool same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static bool same_snap(const struct snap *a, const struct snap *b)
+{
+	return a->ino == b->ino && a->size == b->size &&
+	       a->nlink == b->nlink && a->mode == b->mode &&
+	       a->uid == b->uid && a->gid == b->gid &&
+	       same_time(a->mtime, b->mtime) && same_time(a->ctime, b->ctime);
+}
+
+void inode_note_attr(struct inode_table *t, struct inode *i,
+		     const struct stat *st)
+{
+	pthread_mutex_lock(&t->lock);
+	snap_of(&i->snap, st);
+	i->snap_valid = true;
+	pthread_mutex_unlock(&t->lock);
+}
+
+int inode_note_name(struct inode_table *t, struct inode *dir,
+		    const char *name, uint64_t ino)
+{
+	size_t len = strlen(name);
+	struct dname *d;
+
+	pthread_mutex_lock(&t->lock);
+	HASH_FIND(hh, dir->names, name, len, d);
+	if (!d) {
+		d = malloc(sizeof(*d) + len + 1);
+		if (!d) {
+			pthread_mutex_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		memcpy(d->name, name, len + 1);
+		HASH_ADD_KEYPTR(hh, dir->names, d->name, len, d);
+		t->names++;
+	}
+	d->ino = ino;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+/*
+ * A time stamp this recent may not change again when the object does
+ * (timestamps are as coarse as the kernel's tick): do not trust it.
+ */
+static bool settled(struct timespec ts)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec - ts.tv_sec > 1;
+}
+
+struct name_check {
+	uint64_t ino;
+	char *name;
+};
+
+/*
+ * Check the names of directory i (open at fd) against the backend;
+ * report and forget those that changed.  Caller holds a pin on i.
+ */
+static void check_names(struct inode_table *t, struct inode *i, int fd,
+			const struct stat *dst,
+			const struct inode_change_ops *ops, void *arg)
+{
+	struct name_check *list;
+	struct dname *d, *tmp;
+	size_t n = 0, cap;
+	struct stat st;
+
+	pthread_mutex_lock(&t->lock);
+	if (i->names_valid && same_time(i->names_stamp, dst->st_ctim)) {
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	cap = HASH_COUNT(i->names);
+	list = calloc(cap ? cap : 1, sizeof(*list));
+	if (list) {
+		HASH_ITER(hh, i->names, d, tmp) {
+			list[n].ino = d->ino;
+			list[n].name = strdup(d->name);
+			if (list[n].name)
+				n++;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!list)
+		return;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t now = fstatat(fd, list[k].name, &st,
+				       AT_SYMLINK_NOFOLLOW) == 0
+				       ? st.st_ino
+				       : 0;
+
+		if (now == list[k].ino)
+			continue;
+		ops->entry_changed(arg, i, list[k].name);
+		pthread_mutex_lock(&t->lock);
+		HASH_FIND(hh, i->names, list[k].name, strlen(list[k].name), d);
+		if (d && d->ino == list[k].ino) {
+			HASH_DEL(i->names, d);
+			free(d);
+			t->names--;
+		}
+		pthread_mutex_unlock(&t->lock);
+	}
+	for (size_t k = 0; k < n; k++)
+		free(list[k].name);
+	free(list);
+	pthread_mutex_lock(&t->lock);
+	i->names_valid = settled(dst->st_ctim) && settled(dst->st_mtim);
+	i->names_stamp = dst->st_ctim;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Check one pinned inode against the backend. */
+static void revalidate_one(struct inode_table *t, struct inode *i,
+			   const struct inode_change_ops *ops, void *arg)
+{
+	struct snap now;
+	struct stat st;
+	bool changed;
+	int fd;
+
+	fd = inode_fd_get(t, i);
+	if (fd < 0) {
+		if (fd == -ESTALE || fd == -ENOENT)
+			ops->inode_changed(arg, i);
+		return;
+	}
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		inode_fd_put(t, i);
+		return;
+	}
+	snap_of(&now, &st);
+	pthread_mutex_lock(&t->lock);
+	changed = i->snap_valid && !same_snap(&i->snap, &now);
+	if (changed)
+		i->snap = now;
+	pthread_mutex_unlock(&t->lock);
+	if (changed)
+		ops->inode_changed(arg, i);
+	if (S_ISDIR(st.st_mode))
+		check_names(t, i, fd, &st, ops, arg);
+	inode_fd_put(t, i);
+}
+
+unsigned inode_revalidate(struct inode_table *t,
+			  const struct inode_change_ops *ops, void *arg,
+			  const volatile bool *stop)
+{
+	struct inode *i, *next;
+	unsigned n = 0;
+	bool gone;
+	int fd;
+
+	pthread_mutex_lock(&t->lock);
+	i = t->all_head;
+	if (i)
+		i->pins++;
+	pthread_mutex_unlock(&t->lock);
+	while (i) {
+		revalidate_one(t, i, ops, arg);
+		n++;
+		pthread_mutex_lock(&t->lock);
+		next = *stop ? NULL : i->all_next;
+		if (next)
+			next->pins++;
+		i->pins--;
+		gone = do_release(t, i, &fd);
+		pthread_mutex_unlock(&t->lock);
+		if (gone)
+			inode_free(i, fd);
+		i = next;
+	}
+	return n;
+}
+
+uint64_t inode_table_names(struct inode_table *t)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->names;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }

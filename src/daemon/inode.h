@@ -84,4 +84,41 @@ int inode_open(struct inode_table *t, struct inode *i, int flags);
 
 mode_t inode_type(const struct inode *i); /* S_IFMT bits */
 
+/*
+ * Coherency.  The table remembers what the kernel was told: the
+ * attributes of each inode (inode_note_attr, on every reply that carries
+ * them) and, per directory, every name the kernel may hold an entry for
+ * and the inode number it was told the name leads to, 0 for a negative
+ * entry (inode_note_name).  inode_revalidate() compares that with the
+ * backend and reports every difference, so the kernel can be told to
+ * forget it.  Invariant: a name the kernel may cache is in the table.
+ */
+#define INODE_INO_UNKNOWN UINT64_MAX /* the name leads somewhere: recheck */
+
+void inode_note_attr(struct inode_table *t, struct inode *i,
+		     const struct stat *st);
+int inode_note_name(struct inode_table *t, struct inode *dir,
+		    const char *name, uint64_t ino);
+
+struct inode_change_ops {
+	/* i's attributes or data changed, or it is gone */
+	void (*inode_changed)(void *arg, struct inode *i);
+	/* name in dir now leads elsewhere, or nowhere, or somewhere */
+	void (*entry_changed)(void *arg, struct inode *dir, const char *name);
+};
+
+/*
+ * One pass over every inode, oldest first: called from one thread at a
+ * time, without locks held; the callbacks run with the inode held, and no
+ * lock.  A directory's names are checked only when its change time moved
+ * since they were last checked.  Stops early when *stop becomes true.
+ * Returns the number of inodes checked.
+ */
+unsigned inode_revalidate(struct inode_table *t,
+			  const struct inode_change_ops *ops, void *arg,
+			  const volatile bool *stop);
+
+/* Names remembered for the kernel, over all directories. */
+uint64_t inode_table_names(struct inode_table *t);
+
 #endif

@@ -27,6 +27,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "log.h"
+#include "revalidate.h"
 #include "trace.h"
 
 #ifndef CACHEFS_VERSION
@@ -369,6 +370,7 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct cfs fs = { .cfg = &cfg };
 	struct ctl *ctl = NULL;
+	struct revalidator *rv = NULL;
 	char backend[PATH_MAX], mountpoint[PATH_MAX];
 	rlim_t nofile;
 	int root_fd, r, ret = 1;
@@ -457,6 +459,11 @@ int main(int argc, char **argv)
 		log_error_errno(r, "cannot open log file %s", cfg.log_file);
 	if (ctl_start(ctl) < 0)
 		goto out_unmount;
+	r = revalidator_start(&fs, &rv);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the revalidator");
+		goto out_unmount;
+	}
 	log_notice("serving %s at %s", backend, mountpoint);
 
 	r = serve(fs.se, &cl);
@@ -465,6 +472,7 @@ int main(int argc, char **argv)
 		   ret ? " after an error" : "");
 
 out_unmount:
+	revalidator_stop(rv);
 	fuse_session_unmount(fs.se);
 out_ctl:
 	ctl_free(ctl);

@@ -47,7 +47,12 @@ extern const char *const fs_op_names[OP__COUNT];
 	X(trace_records, "operations recorded by the trace")               \
 	X(trace_file_errors, "trace records that could not be written "    \
 			     "to the trace file")                          \
-	X(log_reopens, "times the log and trace files were reopened")
+	X(log_reopens, "times the log and trace files were reopened")      \
+	X(revalidate_passes, "passes of the revalidator over the inodes") \
+	X(revalidated_inodes, "inodes compared with the backend")          \
+	X(inval_inode, "inodes whose cached attributes and pages the "    \
+		       "kernel was told to drop")                         \
+	X(inval_entry, "names the kernel was told to forget")
 
 /*
  * Latency histogram: bucket k (k < STATS_LAT_BUCKETS - 1) counts

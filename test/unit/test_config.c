@@ -11,7 +11,8 @@ START_TEST(test_defaults_parse)
 	struct config cfg;
 
 	config_defaults(&cfg);
-	ck_assert_double_eq(cfg.attr_timeout, 1.0);
+	ck_assert_double_eq(cfg.attr_timeout, 3600);
+	ck_assert_double_eq(cfg.revalidate, 1.0);
 	ck_assert(cfg.file_handles);
 	ck_assert_uint_eq(cfg.threads, 32);
 	ck_assert_int_eq(cfg.log_level, LOGL_NOTICE);

@@ -237,6 +237,76 @@ START_TEST(test_pinned_mode)
 }
 END_TEST
 
+struct changes {
+	int inodes;
+	int entries;
+	char last[64];
+};
+
+static void count_inode(void *arg, struct inode *i)
+{
+	(void)i;
+	((struct changes *)arg)->inodes++;
+}
+
+static void count_entry(void *arg, struct inode *d, const char *name)
+{
+	struct changes *c = arg;
+
+	(void)d;
+	c->entries++;
+	snprintf(c->last, sizeof(c->last), "%s", name);
+}
+
+static const struct inode_change_ops counting = {
+	.inode_changed = count_inode,
+	.entry_changed = count_entry,
+};
+
+/* Only what differs from what the kernel was told is reported. */
+START_TEST(test_revalidate_reports_changes)
+{
+	struct inode *root = inode_root(t), *f;
+	struct changes c = { 0 };
+	const bool stop = false;
+	char path[256];
+	struct stat st;
+
+	ck_assert_int_eq(inode_lookup(t, root, "f0001", &st, &f), 0);
+	inode_note_attr(t, f, &st);
+	inode_note_name(t, root, "f0001", st.st_ino);
+	inode_note_name(t, root, "missing", 0);
+	/* first pass: the root's names are checked once, nothing changed */
+	inode_revalidate(t, &counting, &c, &stop);
+	ck_assert_int_eq(c.inodes, 0);
+	ck_assert_int_eq(c.entries, 0);
+
+	snprintf(path, sizeof(path), "%s/f0001", dir);
+	ck_assert_int_eq(truncate(path, 3), 0);
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	ck_assert_int_ge(creat(path, 0644), 0);
+	inode_revalidate(t, &counting, &c, &stop);
+	ck_assert_int_eq(c.inodes, 1); /* f0001; the root's were never noted */
+	ck_assert_int_eq(c.entries, 1);
+	ck_assert_str_eq(c.last, "missing");
+	ck_assert_uint_eq(inode_table_names(t), 1); /* the changed one dropped */
+
+	/* reported once: the snapshot follows the backend */
+	memset(&c, 0, sizeof(c));
+	inode_revalidate(t, &counting, &c, &stop);
+	ck_assert_int_eq(c.inodes, 0);
+
+	/* a name replaced by another file */
+	snprintf(path, sizeof(path), "%s/f0001", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_ge(creat(path, 0600), 0);
+	inode_revalidate(t, &counting, &c, &stop);
+	ck_assert_int_eq(c.entries, 1);
+	ck_assert_str_eq(c.last, "f0001");
+	inode_forget(t, f, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inode");
@@ -252,6 +322,7 @@ int main(void)
 	tcase_add_test(tc, test_fd_cache_bounded);
 	tcase_add_test(tc, test_borrowed_fd_survives_eviction);
 	tcase_add_test(tc, test_replaced_name_is_new_inode);
+	tcase_add_test(tc, test_revalidate_reports_changes);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tp, setup_pinned, teardown);
 	tcase_add_test(tp, test_pinned_mode);
