@@ -8,6 +8,8 @@
  * 3 the daemon cannot be reached.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -1013,6 +1015,218 @@ static int cmd_call(int argc, char **argv)
 	return r;
 }
 
+/*
+ * The cachefs mount that holds path (a file system path) and the path
+ * relative to it; with -s, path is taken as relative to the mount.
+ * Exits on error.
+ */
+static void locate(const char *path, struct conn *c, char *rel, size_t len)
+{
+	static char mounts[MAX_MOUNTS][PATH_MAX];
+	char abs[PATH_MAX], want[PATH_MAX] = "";
+	size_t best = 0;
+	int n;
+
+	if (opt.socket) {
+		if (path[0] != '/')
+			usage_error("with -s, PATH is relative to the mount "
+				    "and starts with /");
+		target_conns(c, false);
+		normalize(path, rel, len);
+		return;
+	}
+	if (opt.mount)
+		normalize(opt.mount, want, sizeof(want));
+	normalize(path, abs, sizeof(abs));
+	n = find_mounts(mounts, MAX_MOUNTS);
+	for (int k = 0; k < n; k++) {
+		size_t m = strlen(mounts[k]);
+		bool under = strcmp(mounts[k], "/") == 0 ||
+			     (strncmp(abs, mounts[k], m) == 0 &&
+			      (abs[m] == '/' || abs[m] == '\0'));
+
+		if (under && (m >= best || strcmp(mounts[k], "/") == 0) &&
+		    (!want[0] || strcmp(want, mounts[k]) == 0)) {
+			best = strcmp(mounts[k], "/") == 0 ? 1 : m;
+			conn_for_mount(c, mounts[k]);
+			snprintf(rel, len, "%s",
+				 strcmp(mounts[k], "/") == 0 ? abs
+				 : abs[m]		      ? abs + m
+							      : "/");
+		}
+	}
+	if (!best) {
+		fprintf(stderr, "cachefsctl: %s is not in a cachefs mount%s%s\n",
+			path, want[0] ? " at " : "", want);
+		exit(EXIT_UNREACHABLE);
+	}
+}
+
+static int cmd_invalidate(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "recursive", no_argument, 0, 'r' },
+		{ 0 },
+	};
+	char rel[PATH_MAX];
+	struct conn c;
+	json_t *data;
+	bool recursive = false;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "+r", lo, NULL)) != -1) {
+		if (o == 'r')
+			recursive = true;
+		else
+			usage_error("invalidate: unknown option '%s'",
+				    argv[optind - 1]);
+	}
+	if (argc - optind != 1)
+		usage_error("invalidate: needs one PATH");
+	locate(argv[optind], &c, rel, sizeof(rel));
+	if (conn_open(&c) < 0)
+		return EXIT_UNREACHABLE;
+	r = call(&c, "invalidate",
+		 json_pack("{s:s, s:b}", "path", rel, "recursive", recursive),
+		 &data);
+	if (r == EXIT_OK && opt.json)
+		print_json(data);
+	else if (r == EXIT_OK)
+		printf("%s%s: %lld names and %lld inodes invalidated\n",
+		       c.mountpoint, strcmp(rel, "/") ? rel : "",
+		       jint(data, "names"), jint(data, "inodes"));
+	json_decref(data);
+	conn_close(&c);
+	return r;
+}
+
+/* What warm does: read through the mount what the kernel should keep. */
+static struct {
+	uint64_t files, dirs, other, bytes, skipped, errors;
+	off_t max_size;
+	int root_level;
+	bool recursive, tty;
+	struct timespec last;
+} warm;
+
+static void warm_progress(bool final)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!final && (now.tv_sec - warm.last.tv_sec) * 1000000000L +
+				      (now.tv_nsec - warm.last.tv_nsec) <
+			      100000000L)
+		return;
+	warm.last = now;
+	fprintf(stderr, "\rwarm: %" PRIu64 " files, %" PRIu64
+			" directories, %.1f MiB read%s",
+		warm.files, warm.dirs, (double)warm.bytes / 1048576,
+		final ? "\n" : "");
+}
+
+static int warm_one(const char *path, const struct stat *st, int type,
+		    struct FTW *ftw)
+{
+	static char buf[1 << 16];
+	ssize_t n;
+	int fd;
+
+	if (!warm.recursive && ftw->level > 1)
+		return 0;
+	if (type == FTW_D) {
+		warm.dirs++;
+	} else if (type == FTW_F && S_ISREG(st->st_mode)) {
+		warm.files++;
+		if (st->st_size > warm.max_size) {
+			warm.skipped++;
+		} else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			warm.errors++;
+		} else {
+			while ((n = read(fd, buf, sizeof(buf))) > 0)
+				warm.bytes += (uint64_t)n;
+			if (n < 0)
+				warm.errors++;
+			close(fd);
+		}
+	} else if (type == FTW_SL) {
+		char target[PATH_MAX];
+
+		warm.other++;
+		if (readlink(path, target, sizeof(target)) < 0)
+			warm.errors++;
+	} else if (type == FTW_DNR || type == FTW_NS) {
+		warm.errors++;
+	} else {
+		warm.other++;
+	}
+	if (warm.tty)
+		warm_progress(false);
+	return 0;
+}
+
+static int cmd_warm(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "recursive", no_argument, 0, 'r' },
+		{ "max-size", required_argument, 0, 'S' },
+		{ 0 },
+	};
+	char rel[PATH_MAX];
+	struct conn c;
+	char *end;
+	int o;
+
+	warm.max_size = 1 << 20;
+	while ((o = getopt_long(argc, argv, "+rS:", lo, NULL)) != -1) {
+		if (o == 'r') {
+			warm.recursive = true;
+		} else if (o == 'S') {
+			warm.max_size = strtoll(optarg, &end, 10);
+			if (*end || warm.max_size < 0)
+				usage_error("warm: bad --max-size '%s'",
+					    optarg);
+		} else {
+			usage_error("warm: unknown option '%s'",
+				    argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		usage_error("warm: needs one PATH");
+	if (opt.socket)
+		usage_error("warm reads through the mount: use -m, not -s");
+	locate(argv[optind], &c, rel, sizeof(rel)); /* must be in a mount */
+	warm.tty = isatty(STDERR_FILENO);
+	/* the walk stays on the mount: FTW_MOUNT */
+	if (nftw(argv[optind], warm_one, 64, FTW_PHYS | FTW_MOUNT) < 0) {
+		fprintf(stderr, "cachefsctl: warm %s: %s\n", argv[optind],
+			strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (warm.tty)
+		warm_progress(true);
+	if (opt.json) {
+		json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+				      "files", (json_int_t)warm.files, "dirs",
+				      (json_int_t)warm.dirs, "other",
+				      (json_int_t)warm.other, "bytes",
+				      (json_int_t)warm.bytes, "skipped",
+				      (json_int_t)warm.skipped, "errors",
+				      (json_int_t)warm.errors);
+		print_json(j);
+		json_decref(j);
+	} else {
+		printf("warmed %s: %" PRIu64 " files (%.1f MiB read, %" PRIu64
+		       " larger than %lld bytes not read), %" PRIu64
+		       " directories, %" PRIu64 " others, %" PRIu64
+		       " errors\n",
+		       argv[optind], warm.files, (double)warm.bytes / 1048576,
+		       warm.skipped, (long long)warm.max_size, warm.dirs,
+		       warm.other, warm.errors);
+	}
+	return warm.errors ? EXIT_FAILED : EXIT_OK;
+}
+
 static int cmd_help(int argc, char **argv);
 
 static const struct command {
@@ -1037,6 +1251,12 @@ static const struct command {
 	{ "cache", cmd_cache, "cache on|off",
 	  "off: every request goes to the backend, and the kernel's cached "
 	  "attributes and pages are dropped" },
+	{ "invalidate", cmd_invalidate, "invalidate [-r] PATH",
+	  "make the kernel forget what it caches of PATH (a path in a "
+	  "mount), and with -r of everything below" },
+	{ "warm", cmd_warm, "warm [-r] [--max-size BYTES] PATH",
+	  "read attributes, links and files up to 1 MiB below PATH through "
+	  "the mount into the caches (one level, or all with -r)" },
 	{ "call", cmd_call, "call COMMAND [JSON-ARGS]",
 	  "send a raw protocol request, print the JSON answer" },
 	{ "help", cmd_help, "help", "this list" },

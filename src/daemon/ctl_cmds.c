@@ -382,6 +382,35 @@ static int cmd_cache_off(struct ctl *c, json_t *args, json_t **out,
 	return set_cache(c, args, out, err, errlen, "off");
 }
 
+static int cmd_invalidate(struct ctl *c, json_t *args, json_t **out,
+			  char *err, size_t errlen)
+{
+	const char *path;
+	int recursive = 0, r;
+	unsigned names, inodes;
+
+	if (unpack(args, err, errlen, "{s:s, s?b}", "path", &path,
+		   "recursive", &recursive) < 0)
+		return -EINVAL;
+	if (path[0] != '/') {
+		snprintf(err, errlen,
+			 "path '%s' must start with / (relative to the mount)",
+			 path);
+		return -EINVAL;
+	}
+	r = fs_invalidate(c->p.fs, path, recursive, &names, &inodes);
+	if (r == -EINVAL) {
+		snprintf(err, errlen, "path '%s': no . or .. components",
+			 path);
+		return r;
+	}
+	if (r < 0)
+		return r;
+	*out = json_pack("{s:i, s:i}", "names", (int)names, "inodes",
+			 (int)inodes);
+	return *out ? 0 : -ENOMEM;
+}
+
 static json_t *trace_filter_json(void)
 {
 	pid_t pid;
@@ -528,6 +557,8 @@ const struct ctl_command ctl_commands[] = {
 	{ "cache.off", cmd_cache_off, "{}",
 	  "send every request to the backend and drop the kernel's cached "
 	  "attributes and pages" },
+	{ "invalidate", cmd_invalidate, "{path: string, recursive?: bool}",
+	  "make the kernel forget what it caches of a path (and below)" },
 	{ "trace.on", cmd_trace_on, "{pid?: int, path?: string}",
 	  "record operations, of one process or below one path" },
 	{ "trace.off", cmd_trace_off, "{}", "stop recording operations" },

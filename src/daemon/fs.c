@@ -297,6 +297,11 @@ static bool is_dot_or_dotdot(const char *name)
 	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
+static bool caching(struct cfs *fs)
+{
+	return __atomic_load_n(&fs->cfg->cache, __ATOMIC_RELAXED);
+}
+
 /*
  * A kernel cache timeout (a run-time option, so read atomically); zero
  * while caching is off.
@@ -353,6 +358,13 @@ static void cfs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want |= conn->capable &
 		      (FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_PARALLEL_DIROPS |
 		       FUSE_CAP_ASYNC_DIO | FUSE_CAP_ASYNC_READ);
+	/*
+	 * The kernel keeps symlink targets in its page cache, and drops a
+	 * file's cached pages when fresh attributes show a new mtime or
+	 * size; the revalidator triggers both for changes on the backend.
+	 */
+	conn->want |= conn->capable &
+		      (FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_AUTO_INVAL_DATA);
 	/* Writes are sent through to the backend as they happen. */
 	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT);
 	/* Locks stay local to this host's kernel (see cachefs(8)). */
@@ -746,6 +758,7 @@ static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = fd;
+	fi->keep_cache = caching(fs);
 	count_open(&fs->open_files, 1);
 	if (reply_open(req, fi) == -ENOENT) {
 		close(fd);
@@ -787,6 +800,7 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fi->fh = fd;
+	fi->keep_cache = caching(fs);
 	count_open(&fs->open_files, 1);
 	if (reply_create(req, &e, fi) == -ENOENT) {
 		close(fd);
@@ -902,6 +916,8 @@ static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uintptr_t)d;
+	/* listings stay in the kernel across opens, until invalidated */
+	fi->cache_readdir = fi->keep_cache = caching(fs);
 	count_open(&fs->open_dirs, 1);
 	if (reply_open(req, fi) == -ENOENT) {
 		count_open(&fs->open_dirs, -1);
@@ -1294,6 +1310,92 @@ int fs_forget_kernel_cache(struct cfs *fs)
 	}
 	free(b.ino);
 	return n;
+}
+
+static void inval_tree(struct cfs *fs, struct inode *dir, unsigned depth,
+		       unsigned *names, unsigned *inodes)
+{
+	char **list;
+	size_t n;
+
+	if (depth > 4096 || inode_names(fs->itab, dir, &list, &n) < 0)
+		return;
+	for (size_t k = 0; k < n; k++) {
+		struct inode *child;
+
+		/* below first: dropping the entry may make the kernel forget */
+		if (inode_find_name(fs->itab, dir, list[k], &child) == 0) {
+			if (S_ISDIR(inode_type(child)))
+				inval_tree(fs, child, depth + 1, names, inodes);
+			if (fuse_lowlevel_notify_inval_inode(
+				    fs->se, ino_of(fs, child), 0, 0) == 0)
+				(*inodes)++;
+			inode_unpin(fs->itab, child);
+		}
+		if (fuse_lowlevel_notify_inval_entry(fs->se, ino_of(fs, dir),
+						     list[k],
+						     strlen(list[k])) == 0)
+			(*names)++;
+		free(list[k]);
+	}
+	free(list);
+}
+
+int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
+		  unsigned *names, unsigned *inodes)
+{
+	struct inode *dir = inode_root(fs->itab), *child = NULL;
+	char *copy = strdup(path), *save = NULL, *part, *next;
+	int r = 0;
+
+	*names = *inodes = 0;
+	if (!copy)
+		return -ENOMEM;
+	part = strtok_r(copy, "/", &save);
+	if (!part) { /* the root */
+		if (fuse_lowlevel_notify_inval_inode(fs->se, FUSE_ROOT_ID, 0,
+						     0) == 0)
+			(*inodes)++;
+		if (recursive)
+			inval_tree(fs, dir, 0, names, inodes);
+		free(copy);
+		return 0;
+	}
+	for (; part; part = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (is_dot_or_dotdot(part)) {
+			if (dir != inode_root(fs->itab))
+				inode_unpin(fs->itab, dir);
+			r = -EINVAL;
+			break;
+		}
+		r = inode_find_name(fs->itab, dir, part, &child);
+		if (!next) { /* the last component */
+			if (r == 0) {
+				if (recursive && S_ISDIR(inode_type(child)))
+					inval_tree(fs, child, 0, names, inodes);
+				if (fuse_lowlevel_notify_inval_inode(
+					    fs->se, ino_of(fs, child), 0,
+					    0) == 0)
+					(*inodes)++;
+				inode_unpin(fs->itab, child);
+			}
+			/* the kernel's entry, also when the name is gone */
+			if (fuse_lowlevel_notify_inval_entry(
+				    fs->se, ino_of(fs, dir), part,
+				    strlen(part)) == 0)
+				(*names)++;
+		}
+		if (dir != inode_root(fs->itab))
+			inode_unpin(fs->itab, dir);
+		if (r != 0 || !next) { /* done, or nothing cached below */
+			r = r > 0 || r == -ENOENT ? 0 : r;
+			break;
+		}
+		dir = child;
+	}
+	free(copy);
+	return r;
 }
 
 const struct fuse_lowlevel_ops cfs_ops = {

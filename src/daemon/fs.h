@@ -26,6 +26,16 @@ struct cfs {
 
 extern const struct fuse_lowlevel_ops cfs_ops;
 
+/*
+ * Make the kernel forget what it caches about path (relative to the
+ * mount, "/" for the root), and with recursive everything below it.  Not
+ * from a FUSE request.  Counts the names and inodes invalidated into
+ * *names and *inodes.  Returns 0 or a negative errno (-EINVAL for "."
+ * or ".." components).
+ */
+int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
+		  unsigned *names, unsigned *inodes);
+
 /* The FUSE node id of i. */
 fuse_ino_t fs_ino_of(struct cfs *fs, struct inode *i);
 

@@ -899,3 +899,71 @@ uint64_t inode_table_names(struct inode_table *t)
 	pthread_mutex_unlock(&t->lock);
 	return n;
 }
+
+int inode_find_name(struct inode_table *t, struct inode *dir,
+		    const char *name, struct inode **out)
+{
+	struct inode_key key;
+	struct stat st;
+	struct inode *i;
+	int pfd, r;
+
+	if (is_dot_or_dotdot(name))
+		return -EINVAL;
+	pfd = inode_fd_get(t, dir);
+	if (pfd < 0)
+		return pfd;
+	r = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	inode_fd_put(t, dir);
+	if (r < 0)
+		return r;
+	memset(&key, 0, sizeof(key));
+	key.dev = st.st_dev;
+	key.ino = st.st_ino;
+	pthread_mutex_lock(&t->lock);
+	HASH_FIND(hh, t->hash, &key, sizeof(key), i);
+	if (i && i->type == (st.st_mode & S_IFMT))
+		i->pins++;
+	else
+		i = NULL;
+	pthread_mutex_unlock(&t->lock);
+	*out = i;
+	return i ? 0 : 1;
+}
+
+void inode_unpin(struct inode_table *t, struct inode *i)
+{
+	bool gone;
+	int fd;
+
+	pthread_mutex_lock(&t->lock);
+	i->pins--;
+	gone = do_release(t, i, &fd);
+	pthread_mutex_unlock(&t->lock);
+	if (gone)
+		inode_free(i, fd);
+}
+
+int inode_names(struct inode_table *t, struct inode *dir, char ***out,
+		size_t *n)
+{
+	struct dname *d, *tmp;
+	char **list;
+	size_t k = 0;
+
+	pthread_mutex_lock(&t->lock);
+	list = calloc(HASH_COUNT(dir->names) + 1, sizeof(*list));
+	if (list) {
+		HASH_ITER(hh, dir->names, d, tmp) {
+			list[k] = strdup(d->name);
+			if (list[k])
+				k++;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!list)
+		return -ENOMEM;
+	*out = list;
+	*n = k;
+	return 0;
+}

@@ -118,6 +118,20 @@ unsigned inode_revalidate(struct inode_table *t,
 			  const struct inode_change_ops *ops, void *arg,
 			  const volatile bool *stop);
 
+/*
+ * The inode the table holds for name in dir (as the backend has it now),
+ * pinned until inode_unpin(); no lookup reference is taken.  Returns 0,
+ * 1 when the kernel does not know that inode, or a negative errno
+ * (-ENOENT: no such name; -EINVAL: "." or "..").
+ */
+int inode_find_name(struct inode_table *t, struct inode *dir,
+		    const char *name, struct inode **out);
+void inode_unpin(struct inode_table *t, struct inode *i);
+
+/* A copy of the names remembered in dir: n strings, all to be freed. */
+int inode_names(struct inode_table *t, struct inode *dir, char ***out,
+		size_t *n);
+
 /* Names remembered for the kernel, over all directories. */
 uint64_t inode_table_names(struct inode_table *t);
 

@@ -77,4 +77,34 @@ within "a removal through the other mount" gone "$M2/dir/fromA"
 	cfs_fail "no entry invalidations counted"
 cfs_umount "$M2"
 cfs_umount "$M"
+
+# Without the revalidator the kernel keeps what it has; "cachefsctl
+# invalidate" makes it forget a path, or a tree.
+mkdir -p "$B/inv/sub"
+echo one >"$B/inv/f"
+echo two >"$B/inv/sub/g"
+cfs_mount "$B" "$M" "revalidate=0,entry_timeout=1h,attr_timeout=1h,negative_timeout=1h"
+# warm reads the tree through the mount; re-reading it stays in the kernel
+"$CACHEFSCTL" warm -r "$M/inv" >"$CFS_TMP/warm" || cfs_fail "warm failed"
+grep -q "^warmed $M/inv: 2 files (.*), 2 directories, 0 others, 0 errors" "$CFS_TMP/warm" ||
+	{ cat "$CFS_TMP/warm"; cfs_fail "warm: wrong summary"; }
+! stat "$M/inv/new" 2>/dev/null || cfs_fail "new exists already"
+"$CACHEFSCTL" -m "$M" stats --reset >/dev/null
+cat "$M/inv/f" "$M/inv/sub/g" >/dev/null
+n=$("$CACHEFSCTL" -m "$M" stats --json | jq '.ops.read.count + .ops.lookup.count')
+[ "$n" -eq 0 ] || cfs_fail "warm files were read from the daemon again ($n requests)"
+echo "ONE" >"$B/inv/f"
+echo "TWO" >"$B/inv/sub/g"
+echo new >"$B/inv/new"
+content_is "$M/inv/f" one || cfs_fail "revalidate=0: the change showed anyway (test is void)"
+"$CACHEFSCTL" invalidate "$M/inv/f" >/dev/null || cfs_fail "invalidate failed"
+content_is "$M/inv/f" ONE || cfs_fail "invalidate: stale content of f"
+content_is "$M/inv/sub/g" two || cfs_fail "invalidate of f reached g"
+"$CACHEFSCTL" invalidate -r "$M/inv" >/dev/null || cfs_fail "invalidate -r failed"
+content_is "$M/inv/sub/g" TWO || cfs_fail "invalidate -r: stale content of sub/g"
+content_is "$M/inv/new" new || cfs_fail "invalidate -r: stale negative entry"
+rc=0
+"$CACHEFSCTL" -m "$M" call invalidate '{"path":"/inv/../x"}' >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || cfs_fail "invalidate of a .. path: rc $rc"
+cfs_umount "$M"
 echo "coherency: backend changes and the other mount's writes show within the bound"
