@@ -759,6 +759,11 @@ static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = fd;
 	fi->keep_cache = caching(fs);
+	/*
+	 * Nothing to write back from a read-only open: its close(2) need
+	 * not wait for a FLUSH round trip (RELEASE is sent asynchronously).
+	 */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	count_open(&fs->open_files, 1);
 	if (reply_open(req, fi) == -ENOENT) {
 		close(fd);
