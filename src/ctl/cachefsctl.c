@@ -543,9 +543,11 @@ static void print_status(json_t *s, json_t *defaults)
 	       jnum(fdc, "hit_ratio") * 100);
 	printf("  %-12s %lld files, %lld directories\n", "open",
 	       jint(s, "open_files"), jint(s, "open_dirs"));
-	printf("  %-12s %lld, %lld names (revalidated every %s)\n", "inodes",
+	printf("  %-12s %lld, %lld names (revalidated every %s), ", "inodes",
 	       jint(s, "inodes"), jint(s, "names"),
 	       jstr(json_object_get(s, "options"), "revalidate"));
+	print_bytes((uint64_t)jint(s, "table_bytes"));
+	printf("\n");
 	printf("  %-12s rss ", "process");
 	print_bytes((uint64_t)jint(proc, "rss_bytes"));
 	printf(", %lld fds, %lld threads\n", jint(proc, "fds"),

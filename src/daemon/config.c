@@ -118,6 +118,16 @@ const struct option_def config_options[] = {
 			"bound (0 disables)",
 	},
 	{
+		.name = "max_names",
+		.type = OPT_UINT,
+		.offset = OFF(max_names),
+		.def = "1000000",
+		.help = "most directory entries (missing names included) "
+			"remembered for the kernel; beyond it the oldest "
+			"directories' entries are dropped from the kernel too "
+			"(0: no bound)",
+	},
+	{
 		.name = "ctl_socket",
 		.type = OPT_STRING,
 		.offset = OFF(ctl_socket),

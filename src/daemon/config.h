@@ -41,6 +41,7 @@ struct config {
 	/* kernel cache, at run time */
 	bool cache;	   /* off: every request goes to the backend */
 	double revalidate; /* seconds between checks of the backend; 0: off */
+	unsigned max_names; /* names remembered for the kernel; 0: no bound */
 
 	/* control and observability; strings are NULL when unset */
 	char *ctl_socket; /* default: ctl_socket_path() of the mount point */

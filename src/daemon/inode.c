@@ -82,6 +82,8 @@ struct inode_table {
 	struct inode *lru_head, *lru_tail; /* head: least recently used */
 	struct inode *all_head, *all_tail; /* every inode, for revalidation */
 	uint64_t names;			   /* dname entries */
+	uint64_t bytes;			   /* inodes, handles and names */
+	uint64_t names_max;		   /* trimmed back to by revalidation */
 	unsigned fds_cached;		   /* evictable or borrowed fds */
 	unsigned fds_pinned;
 	uint64_t inodes, fd_hits, fd_misses, fd_evictions;
@@ -264,9 +266,16 @@ static void do_free_names(struct inode_table *t, struct inode *i)
 
 	HASH_ITER(hh, i->names, d, tmp) {
 		HASH_DEL(i->names, d);
+		t->bytes -= sizeof(*d) + strlen(d->name) + 1;
 		free(d);
 		t->names--;
 	}
+}
+
+static uint64_t inode_bytes(const struct inode *i)
+{
+	return sizeof(*i) +
+	       (i->fh ? sizeof(*i->fh) + i->fh->handle_bytes : 0);
 }
 
 static struct inode *inode_alloc(const struct stat *st)
@@ -333,6 +342,8 @@ int inode_table_new(int root_fd, unsigned fd_cache, bool use_handles,
 	HASH_ADD(hh, t->hash, key, sizeof(t->root->key), t->root);
 	do_all_append(t, t->root);
 	t->inodes = 1;
+	t->bytes = inode_bytes(t->root);
+	t->names_max = UINT64_MAX;
 	*out = t;
 	return 0;
 
@@ -629,6 +640,7 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 	HASH_ADD(hh, t->hash, key, sizeof(i->key), i);
 	do_all_append(t, i);
 	t->inodes++;
+	t->bytes += inode_bytes(i);
 	nevicted = do_trim(t, evicted);
 	pthread_mutex_unlock(&t->lock);
 	close_all(evicted, nevicted);
@@ -658,6 +670,7 @@ static bool do_release(struct inode_table *t, struct inode *i, int *fd)
 	do_all_unlink(t, i);
 	do_free_names(t, i);
 	t->inodes--;
+	t->bytes -= inode_bytes(i);
 	if (i->fd >= 0) {
 		*fd = i->fd;
 		if (i->pinned) {
@@ -746,6 +759,7 @@ int inode_note_name(struct inode_table *t, struct inode *dir,
 		memcpy(d->name, name, len + 1);
 		HASH_ADD_KEYPTR(hh, dir->names, d->name, len, d);
 		t->names++;
+		t->bytes += sizeof(*d) + len + 1;
 	}
 	d->ino = ino;
 	pthread_mutex_unlock(&t->lock);
@@ -813,6 +827,7 @@ static void check_names(struct inode_table *t, struct inode *i, int fd,
 		HASH_FIND(hh, i->names, list[k].name, strlen(list[k].name), d);
 		if (d && d->ino == list[k].ino) {
 			HASH_DEL(i->names, d);
+			t->bytes -= sizeof(*d) + strlen(d->name) + 1;
 			free(d);
 			t->names--;
 		}
@@ -859,6 +874,88 @@ static void revalidate_one(struct inode_table *t, struct inode *i,
 	inode_fd_put(t, i);
 }
 
+/*
+ * Over names_max: forget every name of directories, oldest first, until
+ * a tenth of the room is free, telling the kernel to forget each (so the
+ * invariant holds).  Entries the kernel dropped on its own, which it never
+ * reports, cannot pile up without bound this way.
+ */
+static void trim_names(struct inode_table *t,
+		       const struct inode_change_ops *ops, void *arg)
+{
+	struct inode *i;
+
+	pthread_mutex_lock(&t->lock);
+	i = t->all_head;
+	if (i)
+		i->pins++;
+	while (i && t->names > t->names_max - t->names_max / 10) {
+		struct inode *next;
+		struct dname *d, *tmp;
+		char **list = NULL;
+		size_t n = 0;
+		bool gone;
+		int fd;
+
+		if (i->names) {
+			list = calloc(HASH_COUNT(i->names), sizeof(*list));
+			HASH_ITER(hh, i->names, d, tmp) {
+				if (list && (list[n] = strdup(d->name)))
+					n++;
+			}
+			do_free_names(t, i);
+			i->names_valid = false;
+		}
+		pthread_mutex_unlock(&t->lock);
+		for (size_t k = 0; k < n; k++) {
+			ops->entry_changed(arg, i, list[k]);
+			free(list[k]);
+		}
+		free(list);
+		pthread_mutex_lock(&t->lock);
+		next = i->all_next;
+		if (next)
+			next->pins++;
+		i->pins--;
+		gone = do_release(t, i, &fd);
+		if (gone) {
+			pthread_mutex_unlock(&t->lock);
+			inode_free(i, fd);
+			pthread_mutex_lock(&t->lock);
+		}
+		i = next;
+	}
+	if (i) {
+		bool gone;
+		int fd;
+
+		i->pins--;
+		gone = do_release(t, i, &fd);
+		pthread_mutex_unlock(&t->lock);
+		if (gone)
+			inode_free(i, fd);
+		return;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inode_table_set_names_max(struct inode_table *t, uint64_t max)
+{
+	pthread_mutex_lock(&t->lock);
+	t->names_max = max ? max : UINT64_MAX;
+	pthread_mutex_unlock(&t->lock);
+}
+
+uint64_t inode_table_bytes(struct inode_table *t)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->bytes;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
 unsigned inode_revalidate(struct inode_table *t,
 			  const struct inode_change_ops *ops, void *arg,
 			  const volatile bool *stop)
@@ -869,6 +966,11 @@ unsigned inode_revalidate(struct inode_table *t,
 	int fd;
 
 	pthread_mutex_lock(&t->lock);
+	if (t->names > t->names_max) {
+		pthread_mutex_unlock(&t->lock);
+		trim_names(t, ops, arg);
+		pthread_mutex_lock(&t->lock);
+	}
 	i = t->all_head;
 	if (i)
 		i->pins++;

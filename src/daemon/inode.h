@@ -135,4 +135,13 @@ int inode_names(struct inode_table *t, struct inode *dir, char ***out,
 /* Names remembered for the kernel, over all directories. */
 uint64_t inode_table_names(struct inode_table *t);
 
+/*
+ * At most max names (0: no bound): inode_revalidate() trims the names
+ * back below it first, telling the kernel to forget each name trimmed.
+ */
+void inode_table_set_names_max(struct inode_table *t, uint64_t max);
+
+/* Memory held by the table: inodes, their handles and the names. */
+uint64_t inode_table_bytes(struct inode_table *t);
+
 #endif

@@ -417,6 +417,7 @@ int main(int argc, char **argv)
 		close(root_fd);
 		goto out_opts;
 	}
+	inode_table_set_names_max(fs.itab, cfg.max_names);
 	if (!inode_table_uses_handles(fs.itab))
 		log_warning("backend '%s': no file handles; holding one "
 			    "descriptor per inode (limit %llu)",

@@ -146,6 +146,9 @@ void metrics_render(struct ctl *c, struct evbuffer *out)
 			    it.fd_evictions);
 
 	gauge(out, "cachefs_inodes", "inodes the kernel knows", it.inodes);
+	gauge(out, "cachefs_table_bytes",
+	      "memory of the inode table: inodes, handles, names",
+	      (double)inode_table_bytes(c->p.fs->itab));
 	gauge(out, "cachefs_names",
 	      "directory entries the kernel may cache, positive and negative",
 	      (double)inode_table_names(c->p.fs->itab));

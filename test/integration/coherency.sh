@@ -107,4 +107,12 @@ rc=0
 "$CACHEFSCTL" -m "$M" call invalidate '{"path":"/inv/../x"}' >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || cfs_fail "invalidate of a .. path: rc $rc"
 cfs_umount "$M"
+# A stream of probes for new missing names stays bounded (max_names).
+cfs_mount "$B" "$M" "revalidate=100ms,max_names=100"
+for k in $(seq 500); do [ ! -e "$M/inv/probe$k" ] || cfs_fail "probe$k exists"; done
+names_bounded() { [ "$("$CACHEFSCTL" -m "$M" status --json | jq .names)" -le 100 ]; }
+cfs_wait_for names_bounded || cfs_fail "names not trimmed to max_names"
+echo found >"$B/inv/probe7"
+content_is "$M/inv/probe7" found || cfs_fail "a trimmed negative entry stayed in the kernel"
+cfs_umount "$M"
 echo "coherency: backend changes and the other mount's writes show within the bound"

@@ -307,6 +307,29 @@ START_TEST(test_revalidate_reports_changes)
 }
 END_TEST
 
+/* Over max_names, names are dropped, and the kernel is told of each. */
+START_TEST(test_names_bounded)
+{
+	struct inode *root = inode_root(t);
+	struct changes c = { 0 };
+	const bool stop = false;
+	uint64_t before = inode_table_bytes(t);
+	char name[32];
+
+	for (int k = 0; k < 100; k++) {
+		snprintf(name, sizeof(name), "missing%d", k);
+		ck_assert_int_eq(inode_note_name(t, root, name, 0), 0);
+	}
+	ck_assert_uint_eq(inode_table_names(t), 100);
+	ck_assert_uint_gt(inode_table_bytes(t), before + 100 * 8);
+	inode_table_set_names_max(t, 50);
+	inode_revalidate(t, &counting, &c, &stop);
+	ck_assert_uint_le(inode_table_names(t), 45);
+	ck_assert_int_eq(c.entries, 100); /* the root's, all of them */
+	ck_assert_uint_eq(inode_table_bytes(t), before);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inode");
@@ -323,6 +346,7 @@ int main(void)
 	tcase_add_test(tc, test_borrowed_fd_survives_eviction);
 	tcase_add_test(tc, test_replaced_name_is_new_inode);
 	tcase_add_test(tc, test_revalidate_reports_changes);
+	tcase_add_test(tc, test_names_bounded);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tp, setup_pinned, teardown);
 	tcase_add_test(tp, test_pinned_mode);
