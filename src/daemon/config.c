@@ -128,6 +128,34 @@ const struct option_def config_options[] = {
 			"(0: no bound)",
 	},
 	{
+		.name = "listen",
+		.type = OPT_STRING,
+		.offset = OFF(listen),
+		.def = "",
+		.meta = "[ADDR:]PORT",
+		.help = "receive peers' change datagrams here (UDP, 127.0.0.1 "
+			"unless ADDR is given)",
+	},
+	{
+		.name = "peers",
+		.type = OPT_STRING,
+		.offset = OFF(peers),
+		.def = "",
+		.meta = "HOST:PORT[;HOST:PORT...]",
+		.help = "tell these cachefs peers over the same backend what "
+			"changed through this mount (separated by ; or by "
+			"commas escaped as \\,)",
+	},
+	{
+		.name = "peer_secret_file",
+		.type = OPT_STRING,
+		.offset = OFF(peer_secret_file),
+		.def = "",
+		.meta = "PATH",
+		.help = "the secret shared by the peers, which authenticates "
+			"their datagrams (needed with listen and peers)",
+	},
+	{
 		.name = "ctl_socket",
 		.type = OPT_STRING,
 		.offset = OFF(ctl_socket),

@@ -49,6 +49,11 @@ struct config {
 	char *metrics;	  /* [ADDR:]PORT of the Prometheus endpoint */
 	char *trace_file; /* append the operation trace here */
 
+	/* peer invalidation */
+	char *listen;		/* [ADDR:]PORT for peers' datagrams */
+	char *peers;		/* HOST:PORT,... to tell of changes */
+	char *peer_secret_file; /* the shared HMAC key */
+
 	/* logging */
 	int log_level;	/* enum log_level */
 	char *log_file; /* log here instead of stderr/syslog */

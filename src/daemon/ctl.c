@@ -33,6 +33,7 @@
 #include "ctl_int.h"
 #include "ctl_proto.h"
 #include "log.h"
+#include "peers.h"
 #include "stats.h"
 #include "trace.h"
 
@@ -567,6 +568,8 @@ int ctl_start(struct ctl *c)
 		evhttp_set_cb(c->http, "/metrics", on_metrics, c);
 		evhttp_set_gencb(c->http, on_http_other, c);
 	}
+	if (c->p.fs->peers && peers_start(c->p.fs->peers, c->base) < 0)
+		return log_error_errno(-ENOMEM, "peer events");
 	r = pthread_create(&c->thread, NULL, loop_thread, c);
 	if (r)
 		return log_error_errno(-r, "control thread");
@@ -586,6 +589,7 @@ void ctl_free(struct ctl *c)
 	}
 	while (c->client_list)
 		client_free(c->client_list);
+	peers_stop(c->p.fs->peers);
 	if (c->http)
 		evhttp_free(c->http);
 	if (c->listener)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "creds.h"
+#include "peers.h"
 #include "stats.h"
 #include "trace.h"
 
@@ -145,6 +146,26 @@ static char *node_path(struct cfs *fs, fuse_ino_t ino, const char *name)
 		     name) < 0)
 		return NULL;
 	return path;
+}
+
+/*
+ * Tell the peers that ino (or name in directory ino, and so the
+ * directory's listing) changed through this mount.
+ */
+static void peer_note(struct cfs *fs, fuse_ino_t ino, const char *name)
+{
+	char *path;
+
+	if (!fs->peers)
+		return;
+	path = node_path(fs, ino, name);
+	if (path)
+		peers_changed(fs->peers, path);
+	free(path);
+	if (name && (path = node_path(fs, ino, NULL))) {
+		peers_changed(fs->peers, path);
+		free(path);
+	}
 }
 
 static void op_trace(int err, uint64_t ns)
@@ -550,8 +571,10 @@ static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		r = neg_errno(fstatat(fd, "", &st,
 				      AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
 	inode_fd_put(fs->itab, i);
-	if (r == 0)
+	if (r == 0) {
 		inode_note_attr(fs->itab, i, &st);
+		peer_note(fs, ino, NULL);
+	}
 	if (r < 0)
 		reply_err(req, -r);
 	else
@@ -615,8 +638,10 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		creds_leave();
 	}
 	inode_fd_put(fs->itab, dir);
-	if (r == 0)
+	if (r == 0) {
+		peer_note(fs, parent, name);
 		r = do_lookup(fs, parent, name, &e);
+	}
 	if (r < 0)
 		reply_err(req, -r);
 	else
@@ -665,8 +690,11 @@ static void cfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (pfd >= 0)
 		inode_fd_put(fs->itab, dir);
 	inode_fd_put(fs->itab, i);
-	if (r == 0)
+	if (r == 0) {
+		peer_note(fs, newparent, newname);
+		peer_note(fs, ino, NULL); /* its link count */
 		r = do_lookup(fs, newparent, newname, &e);
+	}
 	if (r < 0)
 		reply_err(req, -r);
 	else
@@ -687,8 +715,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	r = neg_errno(unlinkat(pfd, name, flags));
 	inode_fd_put(fs->itab, dir);
-	if (r == 0)
+	if (r == 0) {
 		inode_note_name(fs->itab, dir, name, 0);
+		peer_note(fs, parent, name);
+	}
 	reply_err(req, -r);
 }
 
@@ -730,6 +760,8 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 				flags & RENAME_EXCHANGE ? INODE_INO_UNKNOWN
 							: 0);
 		inode_note_name(fs->itab, nd, newname, INODE_INO_UNKNOWN);
+		peer_note(fs, parent, name);
+		peer_note(fs, newparent, newname);
 	}
 	reply_err(req, -r);
 }
@@ -798,6 +830,7 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, -r);
 		return;
 	}
+	peer_note(fs, parent, name);
 	r = do_lookup(fs, parent, name, &e);
 	if (r < 0) {
 		close(fd);
@@ -841,6 +874,8 @@ static void cfs_write_buf(fuse_req_t req, fuse_ino_t ino,
 	out.buf[0].fd = (int)fi->fh;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
+	if (n > 0)
+		peer_note(fs_of(req), ino, NULL);
 	if (n < 0)
 		reply_err(req, (int)-n);
 	else
@@ -1145,6 +1180,8 @@ static void xattr_write(fuse_req_t req, fuse_ino_t ino, const char *name,
 		creds_leave();
 	}
 	inode_fd_put(fs->itab, i);
+	if (r == 0)
+		peer_note(fs, ino, NULL);
 	reply_err(req, -r);
 }
 
@@ -1226,6 +1263,8 @@ static void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	}
 	if (r == 0 && privs)
 		privs_changed(req, ino);
+	if (r == 0)
+		peer_note(fs_of(req), ino, NULL);
 	reply_err(req, -r);
 }
 
@@ -1253,6 +1292,8 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	}
 	if (n > 0 && privs)
 		privs_changed(req, ino_out);
+	if (n > 0)
+		peer_note(fs_of(req), ino_out, NULL);
 	if (n < 0)
 		reply_err(req, (int)-n);
 	else

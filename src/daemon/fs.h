@@ -20,6 +20,7 @@ struct cfs {
 	size_t backend_len;
 	bool noatime; /* mounted noatime: reads leave backend atimes alone */
 	bool acl;     /* the kernel enforces POSIX ACLs; set by init */
+	struct peers *peers; /* NULL: no peers */
 	uint64_t open_files; /* atomic */
 	uint64_t open_dirs;  /* atomic */
 };

@@ -27,6 +27,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "log.h"
+#include "peers.h"
 #include "revalidate.h"
 #include "trace.h"
 
@@ -444,6 +445,8 @@ int main(int argc, char **argv)
 		goto out_itab;
 	if (fuse_set_signal_handlers(fs.se) < 0)
 		goto out_session;
+	if (peers_new(&fs, &fs.peers) < 0)
+		goto out_signals;
 	if (ctl_new(&(struct ctl_params){ .fs = &fs,
 					  .backend = backend,
 					  .mountpoint = mountpoint,
@@ -477,6 +480,7 @@ out_unmount:
 	fuse_session_unmount(fs.se);
 out_ctl:
 	ctl_free(ctl);
+	peers_free(fs.peers);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:

@@ -52,7 +52,13 @@ extern const char *const fs_op_names[OP__COUNT];
 	X(revalidated_inodes, "inodes compared with the backend")          \
 	X(inval_inode, "inodes whose cached attributes and pages the "    \
 		       "kernel was told to drop")                         \
-	X(inval_entry, "names the kernel was told to forget")
+	X(inval_entry, "names the kernel was told to forget")               \
+	X(peer_sent, "change datagrams sent to peers")                     \
+	X(peer_send_errors, "change datagrams that could not be sent")     \
+	X(peer_received, "authentic change datagrams received")            \
+	X(peer_bad, "datagrams dropped: bad HMAC, malformed or our own")   \
+	X(peer_gaps, "lost datagrams detected (cache flushed)")            \
+	X(peer_paths, "paths invalidated for peers")
 
 /*
  * Latency histogram: bucket k (k < STATS_LAT_BUCKETS - 1) counts

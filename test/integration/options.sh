@@ -36,6 +36,9 @@ expect_fail "cannot open backend directory '$CFS_TMP/nonexistent'" "$CFS_TMP/non
 expect_fail "cannot open backend directory '$CFS_TMP/plainfile'" "$CFS_TMP/plainfile" "$M"
 expect_fail "$CFS_TMP/nomnt" "$B" "$CFS_TMP/nomnt"
 expect_fail "ctl_group: no group 'nosuchgroup'" "$B" "$M" -o ctl_group=nosuchgroup
+expect_fail "listen= and peers= need peer_secret_file=" "$B" "$M" -o listen=0
+echo short >"$CFS_TMP/short"
+expect_fail "a secret of at least 8 bytes" "$B" "$M" -o "peers=127.0.0.1:9,peer_secret_file=$CFS_TMP/short"
 expect_fail "metrics=localhost:notaport" "$B" "$M" -o metrics=localhost:notaport
 expect_fail "cannot open log file $CFS_TMP/nodir/log" "$B" "$M" -o "log_file=$CFS_TMP/nodir/log"
 expect_fail "cannot open trace file $CFS_TMP/nodir/trace" "$B" "$M" -o "trace_file=$CFS_TMP/nodir/trace"
