@@ -349,8 +349,13 @@ static int cmd_config_set(struct ctl *c, json_t *args, json_t **out,
 		return r;
 	if (strcmp(name, "log_level") == 0)
 		log_set_level(c->cfg->log_level);
-	if (strcmp(name, "cache") == 0 && !c->cfg->cache)
+	if (strcmp(name, "cache") == 0 && !c->cfg->cache) {
+		unsigned names, inodes;
+
+		/* names too: every one the kernel may hold is known */
+		fs_invalidate(c->p.fs, "/", true, &names, &inodes);
 		fs_forget_kernel_cache(c->p.fs);
+	}
 	log_notice("option %s set to %s", name, value);
 	*out = json_pack("[o]", config_json(c->cfg, od));
 	return *out ? 0 : -ENOMEM;

@@ -103,6 +103,13 @@ content_is "$M/inv/sub/g" two || cfs_fail "invalidate of f reached g"
 "$CACHEFSCTL" invalidate -r "$M/inv" >/dev/null || cfs_fail "invalidate -r failed"
 content_is "$M/inv/sub/g" TWO || cfs_fail "invalidate -r: stale content of sub/g"
 content_is "$M/inv/new" new || cfs_fail "invalidate -r: stale negative entry"
+# cache off drops what the kernel holds, names included
+! stat "$M/inv/late" 2>/dev/null || cfs_fail "late exists already"
+echo late >"$B/inv/late"
+! stat "$M/inv/late" 2>/dev/null || cfs_fail "revalidate=0: late showed anyway (test is void)"
+"$CACHEFSCTL" -m "$M" cache off >/dev/null
+content_is "$M/inv/late" late || cfs_fail "cache off kept a stale negative entry"
+"$CACHEFSCTL" -m "$M" cache on >/dev/null
 rc=0
 "$CACHEFSCTL" -m "$M" call invalidate '{"path":"/inv/../x"}' >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || cfs_fail "invalidate of a .. path: rc $rc"
