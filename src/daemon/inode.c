@@ -874,6 +874,42 @@ static void revalidate_one(struct inode_table *t, struct inode *i,
 	inode_fd_put(t, i);
 }
 
+/* Pin the oldest inode, to walk the table from it without the lock. */
+static struct inode *pin_first(struct inode_table *t)
+{
+	struct inode *i;
+
+	pthread_mutex_lock(&t->lock);
+	i = t->all_head;
+	if (i)
+		i->pins++;
+	pthread_mutex_unlock(&t->lock);
+	return i;
+}
+
+/*
+ * Move the walk's pin from i to the inode after it (NULL at the end, or
+ * with stop); i is freed if the pin was all that held it.
+ */
+static struct inode *pin_next(struct inode_table *t, struct inode *i,
+			      bool stop)
+{
+	struct inode *next;
+	bool gone;
+	int fd;
+
+	pthread_mutex_lock(&t->lock);
+	next = stop ? NULL : i->all_next;
+	if (next)
+		next->pins++;
+	i->pins--;
+	gone = do_release(t, i, &fd);
+	pthread_mutex_unlock(&t->lock);
+	if (gone)
+		inode_free(i, fd);
+	return next;
+}
+
 /*
  * Over names_max: forget every name of directories, oldest first, until
  * a tenth of the room is free, telling the kernel to forget each (so the
@@ -883,21 +919,17 @@ static void revalidate_one(struct inode_table *t, struct inode *i,
 static void trim_names(struct inode_table *t,
 		       const struct inode_change_ops *ops, void *arg)
 {
-	struct inode *i;
+	struct inode *i = pin_first(t);
 
-	pthread_mutex_lock(&t->lock);
-	i = t->all_head;
-	if (i)
-		i->pins++;
-	while (i && t->names > t->names_max - t->names_max / 10) {
-		struct inode *next;
+	while (i) {
 		struct dname *d, *tmp;
 		char **list = NULL;
 		size_t n = 0;
-		bool gone;
-		int fd;
+		bool done;
 
-		if (i->names) {
+		pthread_mutex_lock(&t->lock);
+		done = t->names <= t->names_max - t->names_max / 10;
+		if (!done && i->names) {
 			list = calloc(HASH_COUNT(i->names), sizeof(*list));
 			HASH_ITER(hh, i->names, d, tmp) {
 				if (list && (list[n] = strdup(d->name)))
@@ -912,31 +944,8 @@ static void trim_names(struct inode_table *t,
 			free(list[k]);
 		}
 		free(list);
-		pthread_mutex_lock(&t->lock);
-		next = i->all_next;
-		if (next)
-			next->pins++;
-		i->pins--;
-		gone = do_release(t, i, &fd);
-		if (gone) {
-			pthread_mutex_unlock(&t->lock);
-			inode_free(i, fd);
-			pthread_mutex_lock(&t->lock);
-		}
-		i = next;
+		i = pin_next(t, i, done);
 	}
-	if (i) {
-		bool gone;
-		int fd;
-
-		i->pins--;
-		gone = do_release(t, i, &fd);
-		pthread_mutex_unlock(&t->lock);
-		if (gone)
-			inode_free(i, fd);
-		return;
-	}
-	pthread_mutex_unlock(&t->lock);
 }
 
 void inode_table_set_names_max(struct inode_table *t, uint64_t max)
@@ -960,34 +969,18 @@ unsigned inode_revalidate(struct inode_table *t,
 			  const struct inode_change_ops *ops, void *arg,
 			  const volatile bool *stop)
 {
-	struct inode *i, *next;
+	struct inode *i;
 	unsigned n = 0;
-	bool gone;
-	int fd;
+	bool over;
 
 	pthread_mutex_lock(&t->lock);
-	if (t->names > t->names_max) {
-		pthread_mutex_unlock(&t->lock);
-		trim_names(t, ops, arg);
-		pthread_mutex_lock(&t->lock);
-	}
-	i = t->all_head;
-	if (i)
-		i->pins++;
+	over = t->names > t->names_max;
 	pthread_mutex_unlock(&t->lock);
-	while (i) {
+	if (over)
+		trim_names(t, ops, arg);
+	for (i = pin_first(t); i; i = pin_next(t, i, *stop)) {
 		revalidate_one(t, i, ops, arg);
 		n++;
-		pthread_mutex_lock(&t->lock);
-		next = *stop ? NULL : i->all_next;
-		if (next)
-			next->pins++;
-		i->pins--;
-		gone = do_release(t, i, &fd);
-		pthread_mutex_unlock(&t->lock);
-		if (gone)
-			inode_free(i, fd);
-		i = next;
 	}
 	return n;
 }
