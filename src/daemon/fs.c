@@ -348,9 +348,7 @@ static int do_lookup(struct cfs *fs, fuse_ino_t parent, const char *name,
 	if (r < 0)
 		return r;
 	/* what the kernel is about to be told, for the revalidator */
-	inode_note_attr(fs->itab, i, &e->attr);
-	inode_note_name(fs->itab, inode_of(fs, parent), name,
-			e->attr.st_ino);
+	inode_note_entry(fs->itab, inode_of(fs, parent), name, i, &e->attr);
 	e->ino = ino_of(fs, i);
 	e->attr_timeout = timeout(fs, &fs->cfg->attr_timeout);
 	e->entry_timeout = timeout(fs, &fs->cfg->entry_timeout);

@@ -742,28 +742,49 @@ void inode_note_attr(struct inode_table *t, struct inode *i,
 	pthread_mutex_unlock(&t->lock);
 }
 
-int inode_note_name(struct inode_table *t, struct inode *dir,
-		    const char *name, uint64_t ino)
+/* Remember name in dir as leading to ino; caller holds t->lock. */
+static int do_note_name(struct inode_table *t, struct inode *dir,
+			const char *name, uint64_t ino)
 {
 	size_t len = strlen(name);
 	struct dname *d;
 
-	pthread_mutex_lock(&t->lock);
 	HASH_FIND(hh, dir->names, name, len, d);
 	if (!d) {
 		d = malloc(sizeof(*d) + len + 1);
-		if (!d) {
-			pthread_mutex_unlock(&t->lock);
+		if (!d)
 			return -ENOMEM;
-		}
 		memcpy(d->name, name, len + 1);
 		HASH_ADD_KEYPTR(hh, dir->names, d->name, len, d);
 		t->names++;
 		t->bytes += sizeof(*d) + len + 1;
 	}
 	d->ino = ino;
-	pthread_mutex_unlock(&t->lock);
 	return 0;
+}
+
+int inode_note_name(struct inode_table *t, struct inode *dir,
+		    const char *name, uint64_t ino)
+{
+	int r;
+
+	pthread_mutex_lock(&t->lock);
+	r = do_note_name(t, dir, name, ino);
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+int inode_note_entry(struct inode_table *t, struct inode *dir,
+		     const char *name, struct inode *i, const struct stat *st)
+{
+	int r;
+
+	pthread_mutex_lock(&t->lock);
+	snap_of(&i->snap, st);
+	i->snap_valid = true;
+	r = do_note_name(t, dir, name, st->st_ino);
+	pthread_mutex_unlock(&t->lock);
+	return r;
 }
 
 /*
@@ -874,6 +895,25 @@ static void revalidate_one(struct inode_table *t, struct inode *i,
 	inode_fd_put(t, i);
 }
 
+/*
+ * A copy of dir's names (n strings, each to be freed, then the array);
+ * NULL when out of memory.  Caller holds t->lock.
+ */
+static char **do_copy_names(struct inode *dir, size_t *n)
+{
+	struct dname *d, *tmp;
+	char **list = calloc(HASH_COUNT(dir->names) + 1, sizeof(*list));
+
+	*n = 0;
+	if (!list)
+		return NULL;
+	HASH_ITER(hh, dir->names, d, tmp) {
+		if ((list[*n] = strdup(d->name)))
+			(*n)++;
+	}
+	return list;
+}
+
 /* Pin the oldest inode, to walk the table from it without the lock. */
 static struct inode *pin_first(struct inode_table *t)
 {
@@ -922,7 +962,6 @@ static void trim_names(struct inode_table *t,
 	struct inode *i = pin_first(t);
 
 	while (i) {
-		struct dname *d, *tmp;
 		char **list = NULL;
 		size_t n = 0;
 		bool done;
@@ -930,11 +969,7 @@ static void trim_names(struct inode_table *t,
 		pthread_mutex_lock(&t->lock);
 		done = t->names <= t->names_max - t->names_max / 10;
 		if (!done && i->names) {
-			list = calloc(HASH_COUNT(i->names), sizeof(*list));
-			HASH_ITER(hh, i->names, d, tmp) {
-				if (list && (list[n] = strdup(d->name)))
-					n++;
-			}
+			list = do_copy_names(i, &n);
 			do_free_names(t, i);
 			i->names_valid = false;
 		}
@@ -1042,23 +1077,8 @@ void inode_unpin(struct inode_table *t, struct inode *i)
 int inode_names(struct inode_table *t, struct inode *dir, char ***out,
 		size_t *n)
 {
-	struct dname *d, *tmp;
-	char **list;
-	size_t k = 0;
-
 	pthread_mutex_lock(&t->lock);
-	list = calloc(HASH_COUNT(dir->names) + 1, sizeof(*list));
-	if (list) {
-		HASH_ITER(hh, dir->names, d, tmp) {
-			list[k] = strdup(d->name);
-			if (list[k])
-				k++;
-		}
-	}
+	*out = do_copy_names(dir, n);
 	pthread_mutex_unlock(&t->lock);
-	if (!list)
-		return -ENOMEM;
-	*out = list;
-	*n = k;
-	return 0;
+	return *out ? 0 : -ENOMEM;
 }

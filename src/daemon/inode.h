@@ -99,6 +99,9 @@ void inode_note_attr(struct inode_table *t, struct inode *i,
 		     const struct stat *st);
 int inode_note_name(struct inode_table *t, struct inode *dir,
 		    const char *name, uint64_t ino);
+/* Both, for an entry: name in dir leads to i, whose attributes are st. */
+int inode_note_entry(struct inode_table *t, struct inode *dir,
+		     const char *name, struct inode *i, const struct stat *st);
 
 struct inode_change_ops {
 	/* i's attributes or data changed, or it is gone */

@@ -113,6 +113,32 @@ static int read_secret(struct peers *p, const char *path)
 	return 0;
 }
 
+static int sockaddr_family(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	return getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 ? ss.ss_family
+								  : -1;
+}
+
+/* An IPv4 peer, as the dual-stack sending socket addresses it. */
+static void map_v4(struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in v4;
+	struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+
+	if (ss->ss_family != AF_INET)
+		return;
+	memcpy(&v4, ss, sizeof(v4));
+	v6.sin6_port = v4.sin_port;
+	v6.sin6_addr.s6_addr[10] = 0xff;
+	v6.sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&v6.sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+	memcpy(ss, &v6, sizeof(v6));
+	*len = sizeof(v6);
+}
+
 int peers_new(struct cfs *fs, struct peers **out)
 {
 	const struct config *cfg = fs->cfg;
@@ -181,6 +207,9 @@ int peers_new(struct cfs *fs, struct peers **out)
 		r = log_error_errno(errno, "peer socket");
 		goto out_free;
 	}
+	if (sockaddr_family(p->tx_fd) == AF_INET6)
+		for (int k = 0; k < p->npeers; k++)
+			map_v4(&p->to[k], &p->to_len[k]);
 	*out = p;
 	return 0;
 
@@ -222,31 +251,8 @@ static void send_paths(struct peers *p, json_t *paths)
 	free(body);
 	mac(p, dgram + MAC_LEN, len, dgram);
 	for (int k = 0; k < p->npeers; k++) {
-		int fd = p->tx_fd;
-		struct sockaddr_storage to = p->to[k];
-		socklen_t tl = p->to_len[k];
-		struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
-
-		/* IPv4 peers through the dual-stack socket */
-		if (to.ss_family == AF_INET) {
-			struct sockaddr_in *v4 = (struct sockaddr_in *)&to;
-			struct sockaddr_in6 probe;
-			socklen_t pl = sizeof(probe);
-
-			if (getsockname(fd, (struct sockaddr *)&probe, &pl) ==
-				    0 &&
-			    probe.sin6_family == AF_INET6) {
-				v6.sin6_port = v4->sin_port;
-				v6.sin6_addr.s6_addr[10] = 0xff;
-				v6.sin6_addr.s6_addr[11] = 0xff;
-				memcpy(&v6.sin6_addr.s6_addr[12], &v4->sin_addr,
-				       4);
-				memcpy(&to, &v6, sizeof(v6));
-				tl = sizeof(v6);
-			}
-		}
-		if (sendto(fd, dgram, len + MAC_LEN, 0, (struct sockaddr *)&to,
-			   tl) < 0)
+		if (sendto(p->tx_fd, dgram, len + MAC_LEN, 0,
+			   (struct sockaddr *)&p->to[k], p->to_len[k]) < 0)
 			stats_inc(peer_send_errors);
 		else
 			stats_inc(peer_sent);
