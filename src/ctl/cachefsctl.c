@@ -512,6 +512,7 @@ static void print_status(json_t *s, json_t *defaults)
 {
 	json_t *cache = json_object_get(s, "cache");
 	json_t *fdc = json_object_get(s, "fd_cache");
+	json_t *dfd = json_object_get(s, "data_fds");
 	json_t *proc = json_object_get(s, "process");
 	json_t *trace = json_object_get(s, "trace");
 	json_t *errors = json_object_get(s, "errors");
@@ -541,8 +542,19 @@ static void print_status(json_t *s, json_t *defaults)
 	printf("  %-12s %lld open (limit %lld), hit ratio %.1f%%\n",
 	       "descriptors", jint(fdc, "open"), jint(fdc, "limit"),
 	       jnum(fdc, "hit_ratio") * 100);
-	printf("  %-12s %lld files, %lld directories\n", "open",
-	       jint(s, "open_files"), jint(s, "open_dirs"));
+	if (json_is_object(dfd)) {
+		printf("  %-12s %lld directories; files: by the kernel "
+		       "(no_open)\n",
+		       "open", jint(s, "open_dirs"));
+		printf("  %-12s %lld shared (%lld read-write, %lld of "
+		       "unlinked files; limit %lld), hit ratio %.1f%%\n",
+		       "data fds", jint(dfd, "open"), jint(dfd, "writable"),
+		       jint(dfd, "kept"), jint(dfd, "limit"),
+		       jnum(dfd, "hit_ratio") * 100);
+	} else {
+		printf("  %-12s %lld files, %lld directories\n", "open",
+		       jint(s, "open_files"), jint(s, "open_dirs"));
+	}
 	printf("  %-12s %lld, %lld names (revalidated every %s), ", "inodes",
 	       jint(s, "inodes"), jint(s, "names"),
 	       jstr(json_object_get(s, "options"), "revalidate"));

@@ -61,6 +61,15 @@ const struct option_def config_options[] = {
 			"(0: a quarter of the open-file limit)",
 	},
 	{
+		.name = "no_open",
+		.type = OPT_BOOL,
+		.offset = OFF(no_open),
+		.def = "on",
+		.help = "the kernel opens and closes files without asking the "
+			"daemon; reads and writes share one backend descriptor "
+			"per file",
+	},
+	{
 		.name = "splice",
 		.type = OPT_BOOL,
 		.offset = OFF(splice),
@@ -154,6 +163,15 @@ const struct option_def config_options[] = {
 		.meta = "PATH",
 		.help = "the secret shared by the peers, which authenticates "
 			"their datagrams (needed with listen and peers)",
+	},
+	{
+		.name = "notify",
+		.type = OPT_STRING,
+		.offset = OFF(notify),
+		.def = "",
+		.meta = "HOST:PORT",
+		.help = "send one UDP datagram per change, in libiorouter's "
+			"format (its listeners use 127.0.0.1:12345)",
 	},
 	{
 		.name = "ctl_socket",

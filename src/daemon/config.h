@@ -30,6 +30,7 @@ struct config {
 	/* backend access */
 	bool file_handles;     /* use name_to_handle_at/open_by_handle_at */
 	unsigned fd_cache;     /* O_PATH descriptors kept open; 0 = auto */
+	bool no_open;	       /* no OPEN/FLUSH/RELEASE for files */
 	bool splice;	       /* zero-copy reads and writes */
 	bool acl;	       /* kernel enforces the backend's POSIX ACLs */
 
@@ -53,6 +54,7 @@ struct config {
 	char *listen;		/* [ADDR:]PORT for peers' datagrams */
 	char *peers;		/* HOST:PORT,... to tell of changes */
 	char *peer_secret_file; /* the shared HMAC key */
+	char *notify;		/* HOST:PORT for libiorouter datagrams */
 
 	/* logging */
 	int log_level;	/* enum log_level */

@@ -178,6 +178,34 @@ static double ratio(uint64_t hits, uint64_t misses)
 	return hits + misses ? (double)hits / (double)(hits + misses) : 0;
 }
 
+/* Change datagrams (-o notify). */
+static json_t *notify_json(const char *target, struct notify *n)
+{
+	struct notify_stats ns;
+
+	notify_get_stats(n, &ns);
+	return json_pack("{s:s, s:I, s:I, s:I, s:s?}", "target", target,
+			 "sent", (json_int_t)ns.sent, "errors",
+			 (json_int_t)ns.errors, "too_long",
+			 (json_int_t)ns.too_long, "last_error",
+			 ns.last_errno ? strerror(ns.last_errno) : NULL);
+}
+
+/* The shared data descriptors of no_open. */
+static json_t *data_fds_json(struct cfs *fs)
+{
+	struct datafd_stats ds;
+
+	datafd_get_stats(fs->data, &ds);
+	return json_pack("{s:I, s:I, s:I, s:I, s:f, s:I, s:I}", "open",
+			 (json_int_t)ds.open, "writable",
+			 (json_int_t)ds.writable, "kept", (json_int_t)ds.kept,
+			 "limit", (json_int_t)(fs->cfg->fd_cache / 2),
+			 "hit_ratio", ratio(ds.hits, ds.misses), "evictions",
+			 (json_int_t)ds.evictions, "expired",
+			 (json_int_t)ds.expired);
+}
+
 static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 		      size_t errlen)
 {
@@ -231,6 +259,11 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 		"socket", c->socket_path, "ctl_clients",
 		(json_int_t)c->clients);
 	free(tpath);
+	if (*out && c->p.fs->data)
+		json_object_set_new(*out, "data_fds", data_fds_json(c->p.fs));
+	if (*out && c->p.fs->notify)
+		json_object_set_new(*out, "notify", notify_json(c->cfg->notify,
+							       c->p.fs->notify));
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -238,6 +271,7 @@ static int cmd_stats(struct ctl *c, json_t *args, json_t **out, char *err,
 		     size_t errlen)
 {
 	struct inode_table_stats it, base = c->fd_base;
+	struct notify_stats ns, nbase = c->notify_base;
 	struct stats s;
 	json_t *ops, *errs, *counters;
 	int reset = 0;
@@ -246,9 +280,11 @@ static int cmd_stats(struct ctl *c, json_t *args, json_t **out, char *err,
 		return -EINVAL;
 	stats_sum(&s, true);
 	inode_table_get_stats(c->p.fs->itab, &it);
+	notify_get_stats(c->p.fs->notify, &ns);
 	if (reset) {
 		stats_reset();
 		c->fd_base = it;
+		c->notify_base = ns;
 	}
 	ops = json_object();
 	errs = json_object();
@@ -281,6 +317,17 @@ static int cmd_stats(struct ctl *c, json_t *args, json_t **out, char *err,
 	json_object_set_new(
 		counters, "fd_cache_evictions",
 		json_integer((json_int_t)(it.fd_evictions - base.fd_evictions)));
+	if (c->p.fs->notify) {
+		json_object_set_new(
+			counters, "notify_sent",
+			json_integer((json_int_t)(ns.sent - nbase.sent)));
+		json_object_set_new(
+			counters, "notify_errors",
+			json_integer((json_int_t)(ns.errors - nbase.errors)));
+		json_object_set_new(
+			counters, "notify_too_long",
+			json_integer((json_int_t)(ns.too_long - nbase.too_long)));
+	}
 	*out = json_pack("{s:o, s:o, s:o, s:o, s:b}", "ops", ops, "errors",
 			 errs, "counters", counters, "process", process_json(),
 			 "reset", reset);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "notify.h"
 #include "stats.h"
 
 #define CTL_MAX_CLIENTS 64
@@ -49,6 +50,7 @@ struct ctl {
 	} rate[CTL_RATE_SAMPLES]; /* ring, rate_next is the oldest */
 	unsigned rate_next, rate_count;
 	struct inode_table_stats fd_base; /* at the last stats reset */
+	struct notify_stats notify_base; /* the same for notify */
 };
 
 /* A command: fills *out (may stay NULL) or returns a negative errno. */

@@ -25,10 +25,12 @@
 #include <time.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include "creds.h"
+#include "notify.h"
 #include "peers.h"
 #include "stats.h"
 #include "trace.h"
@@ -148,24 +150,46 @@ static char *node_path(struct cfs *fs, fuse_ino_t ino, const char *name)
 	return path;
 }
 
-/*
- * Tell the peers that ino (or name in directory ino, and so the
- * directory's listing) changed through this mount.
- */
-static void peer_note(struct cfs *fs, fuse_ino_t ino, const char *name)
+/* name in directory ino changed: so did the directory's listing. */
+static void peer_dir(struct cfs *fs, fuse_ino_t ino, const char *name)
 {
 	char *path;
 
-	if (!fs->peers)
-		return;
-	path = node_path(fs, ino, name);
-	if (path)
-		peers_changed(fs->peers, path);
-	free(path);
 	if (name && (path = node_path(fs, ino, NULL))) {
 		peers_changed(fs->peers, path);
 		free(path);
 	}
+}
+
+/*
+ * A change through this mount, to ino or to name in directory ino (and
+ * so to the directory's listing), and for rename and link to a second
+ * place: tell the peers, and the notify listener under what (the op's
+ * own name when NULL).
+ */
+static void note_change(struct cfs *fs, const char *what, fuse_ino_t ino,
+			const char *name, fuse_ino_t ino2, const char *name2)
+{
+	char *path, *path2 = NULL;
+
+	if (!fs->peers && !fs->notify)
+		return;
+	path = node_path(fs, ino, name);
+	if (ino2)
+		path2 = node_path(fs, ino2, name2);
+	if (!path || (ino2 && !path2))
+		goto out;
+	notify_send(fs->notify, what ? what : fs_op_names[op.op], path, path2);
+	if (fs->peers) {
+		peers_changed(fs->peers, path);
+		if (path2)
+			peers_changed(fs->peers, path2);
+		peer_dir(fs, ino, name);
+		peer_dir(fs, ino2, name2);
+	}
+out:
+	free(path);
+	free(path2);
 }
 
 static void op_trace(int err, uint64_t ns)
@@ -388,6 +412,17 @@ static void cfs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT);
 	/* Locks stay local to this host's kernel (see cachefs(8)). */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/*
+	 * With no_open the kernel checks permissions at open(2) itself
+	 * (default_permissions) and sends neither OPEN, FLUSH nor RELEASE;
+	 * it truncates for O_TRUNC through setattr, as it must, since no
+	 * OPEN carries the flag.
+	 */
+	if (fs->data && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+		fs->no_open = true;
+	}
 	/* The kernel clears setuid bits itself, through setattr. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	/*
@@ -452,9 +487,46 @@ static void cfs_forget_multi(fuse_req_t req, size_t count,
 /* The descriptor of an open regular file, or -1. */
 static int open_fd(struct cfs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (fi && S_ISREG(inode_type(inode_of(fs, ino))))
+	if (fi && !fs->no_open && S_ISREG(inode_type(inode_of(fs, ino))))
 		return (int)fi->fh;
 	return -1;
+}
+
+/*
+ * The backend descriptor for the data of regular file ino: the open
+ * file's own or, with no_open, the inode's shared one (read-write when
+ * write is true).  Hand *ref back to data_put().  Returns the descriptor
+ * or a negative errno.
+ */
+static int data_get(struct cfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
+		    bool write, struct datafd **ref)
+{
+	*ref = NULL;
+	if (!fs->no_open)
+		return (int)fi->fh;
+	return datafd_get(fs->data, inode_of(fs, ino), write, ref);
+}
+
+static void data_put(struct cfs *fs, struct datafd *ref)
+{
+	if (ref)
+		datafd_put(fs->data, ref);
+}
+
+/*
+ * With no_open, a regular file the kernel knows may be open while its
+ * last name goes: hold a descriptor so the backend keeps the file for
+ * the reads and writes still to come, until the kernel forgets the inode.
+ */
+static void keep_if_open(struct cfs *fs, struct inode *dir, const char *name)
+{
+	struct inode *i;
+
+	if (!fs->no_open || inode_find_name(fs->itab, dir, name, &i) != 0)
+		return;
+	if (S_ISREG(inode_type(i)))
+		datafd_keep(fs->data, i);
+	inode_unpin(fs->itab, i);
 }
 
 static int do_getattr(struct cfs *fs, fuse_ino_t ino, int ofd,
@@ -547,6 +619,18 @@ static int do_setattr(struct inode *i, int fd, int ofd, const struct stat *a,
 	return 0;
 }
 
+/* What a setattr changed, named as a notify listener expects. */
+static const char *setattr_what(int valid)
+{
+	if (valid & FUSE_SET_ATTR_SIZE)
+		return "truncate";
+	if (valid & FUSE_SET_ATTR_MODE)
+		return "chmod";
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		return "chown";
+	return "utimens";
+}
+
 static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			int valid, struct fuse_file_info *fi)
 {
@@ -571,7 +655,7 @@ static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	inode_fd_put(fs->itab, i);
 	if (r == 0) {
 		inode_note_attr(fs->itab, i, &st);
-		peer_note(fs, ino, NULL);
+		note_change(fs, setattr_what(valid), ino, NULL, 0, NULL);
 	}
 	if (r < 0)
 		reply_err(req, -r);
@@ -637,7 +721,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	inode_fd_put(fs->itab, dir);
 	if (r == 0) {
-		peer_note(fs, parent, name);
+		note_change(fs, NULL, parent, name, 0, NULL);
 		r = do_lookup(fs, parent, name, &e);
 	}
 	if (r < 0)
@@ -689,8 +773,8 @@ static void cfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		inode_fd_put(fs->itab, dir);
 	inode_fd_put(fs->itab, i);
 	if (r == 0) {
-		peer_note(fs, newparent, newname);
-		peer_note(fs, ino, NULL); /* its link count */
+		/* the new name, and the inode's link count */
+		note_change(fs, NULL, ino, NULL, newparent, newname);
 		r = do_lookup(fs, newparent, newname, &e);
 	}
 	if (r < 0)
@@ -711,11 +795,13 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, -pfd);
 		return;
 	}
+	if (!(flags & AT_REMOVEDIR))
+		keep_if_open(fs, dir, name);
 	r = neg_errno(unlinkat(pfd, name, flags));
 	inode_fd_put(fs->itab, dir);
 	if (r == 0) {
 		inode_note_name(fs->itab, dir, name, 0);
-		peer_note(fs, parent, name);
+		note_change(fs, NULL, parent, name, 0, NULL);
 	}
 	reply_err(req, -r);
 }
@@ -748,6 +834,8 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	nfd = inode_fd_get(fs->itab, nd);
+	if (nfd >= 0 && !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)))
+		keep_if_open(fs, nd, newname);
 	r = nfd < 0 ? nfd
 		    : neg_errno(renameat2(ofd, name, nfd, newname, flags));
 	if (nfd >= 0)
@@ -758,8 +846,7 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 				flags & RENAME_EXCHANGE ? INODE_INO_UNKNOWN
 							: 0);
 		inode_note_name(fs->itab, nd, newname, INODE_INO_UNKNOWN);
-		peer_note(fs, parent, name);
-		peer_note(fs, newparent, newname);
+		note_change(fs, NULL, parent, name, newparent, newname);
 	}
 	reply_err(req, -r);
 }
@@ -781,6 +868,12 @@ static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd;
 
 	op_begin(req, OP_open, ino, NULL);
+	if (fs->no_open) {
+		/* the kernel takes this as "opens need no daemon", for good */
+		op_end(0, 0);
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	fd = inode_open(fs->itab, inode_of(fs, ino),
 			backend_flags(fs, fi->flags));
 	if (fd < 0) {
@@ -801,6 +894,19 @@ static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
+/*
+ * The flags to create a file with.  With no_open it becomes the file's
+ * shared descriptor: read-write, and appending or syncing only per write.
+ */
+static int create_flags(struct cfs *fs, int flags)
+{
+	flags = backend_flags(fs, flags) | O_CREAT | O_CLOEXEC;
+	if (fs->no_open)
+		flags = (flags & ~(O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC)) |
+			O_RDWR;
+	return flags;
+}
+
 static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       mode_t mode, struct fuse_file_info *fi)
 {
@@ -817,9 +923,13 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	r = creds_enter_create(req);
 	if (r == 0) {
-		fd = openat(pfd, name,
-			    backend_flags(fs, fi->flags) | O_CREAT | O_CLOEXEC,
-			    mode);
+		fd = openat(pfd, name, create_flags(fs, fi->flags), mode);
+		if (fd < 0 && errno == EACCES && fs->no_open)
+			/* it existed, and not readable: write-only */
+			fd = openat(pfd, name,
+				    backend_flags(fs, fi->flags) | O_CREAT |
+					    O_CLOEXEC,
+				    mode);
 		r = neg_errno(fd);
 		creds_leave();
 	}
@@ -828,15 +938,25 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, -r);
 		return;
 	}
-	peer_note(fs, parent, name);
+	note_change(fs, NULL, parent, name, 0, NULL);
 	r = do_lookup(fs, parent, name, &e);
 	if (r < 0) {
 		close(fd);
 		reply_err(req, -r);
 		return;
 	}
-	fi->fh = fd;
 	fi->keep_cache = caching(fs);
+	if (fs->no_open) {
+		/* the file's shared descriptor, if it is read-write */
+		if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR)
+			datafd_install(fs->data, inode_of(fs, e.ino), fd);
+		else
+			close(fd);
+		fi->fh = 0;
+		reply_create(req, &e, fi);
+		return;
+	}
+	fi->fh = fd;
 	count_open(&fs->open_files, 1);
 	if (reply_create(req, &e, fi) == -ENOENT) {
 		close(fd);
@@ -849,14 +969,56 @@ static void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	struct cfs *fs = fs_of(req);
+	struct datafd *ref;
+	int fd;
 
 	op_begin(req, OP_read, ino, NULL);
 	op_io(size, off);
+	fd = data_get(fs, ino, fi, false, &ref);
+	if (fd < 0) {
+		reply_err(req, -fd);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
-	reply_data(req, &buf,
-			fs_of(req)->cfg->splice ? FUSE_BUF_SPLICE_MOVE : 0);
+	reply_data(req, &buf, fs->cfg->splice ? FUSE_BUF_SPLICE_MOVE : 0);
+	data_put(fs, ref);
+}
+
+/*
+ * A write to a shared descriptor that must append or sync: the open
+ * file's flags come with each write and apply to it alone.
+ */
+static ssize_t write_flagged(int fd, struct fuse_bufvec *in, off_t off,
+			     int flags)
+{
+	size_t size = fuse_buf_size(in);
+	struct fuse_bufvec mem = FUSE_BUFVEC_INIT(size);
+	struct iovec iov;
+	ssize_t n;
+	int rwf = 0;
+
+	if (flags & O_APPEND)
+		rwf |= RWF_APPEND;
+	if ((flags & O_SYNC) == O_SYNC)
+		rwf |= RWF_SYNC;
+	else if (flags & O_DSYNC)
+		rwf |= RWF_DSYNC;
+	mem.buf[0].mem = malloc(size ? size : 1);
+	if (!mem.buf[0].mem)
+		return -ENOMEM;
+	n = fuse_buf_copy(&mem, in, 0);
+	if (n >= 0) {
+		iov.iov_base = mem.buf[0].mem;
+		iov.iov_len = (size_t)n;
+		n = pwritev2(fd, &iov, 1, rwf & RWF_APPEND ? -1 : off, rwf);
+		if (n < 0)
+			n = -errno;
+	}
+	free(mem.buf[0].mem);
+	return n;
 }
 
 static void cfs_write_buf(fuse_req_t req, fuse_ino_t ino,
@@ -864,16 +1026,29 @@ static void cfs_write_buf(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	struct cfs *fs = fs_of(req);
+	struct datafd *ref;
 	ssize_t n;
+	int fd;
 
 	op_begin(req, OP_write, ino, NULL);
 	op_io(fuse_buf_size(in), off);
-	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = (int)fi->fh;
-	out.buf[0].pos = off;
-	n = fuse_buf_copy(&out, in, 0);
+	fd = data_get(fs, ino, fi, true, &ref);
+	if (fd < 0) {
+		reply_err(req, -fd);
+		return;
+	}
+	if (fs->no_open && (fi->flags & (O_APPEND | O_SYNC | O_DSYNC))) {
+		n = write_flagged(fd, in, off, fi->flags);
+	} else {
+		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		out.buf[0].fd = fd;
+		out.buf[0].pos = off;
+		n = fuse_buf_copy(&out, in, 0);
+	}
+	data_put(fs, ref);
 	if (n > 0)
-		peer_note(fs_of(req), ino, NULL);
+		note_change(fs_of(req), NULL, ino, NULL, 0, NULL);
 	if (n < 0)
 		reply_err(req, (int)-n);
 	else
@@ -885,6 +1060,12 @@ static void cfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd, r;
 
 	op_begin(req, OP_flush, ino, NULL);
+	if (fs_of(req)->no_open) {
+		/* no flushes then, for good: close(2) stays in the kernel */
+		op_end(0, 0);
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	/*
 	 * Closing a duplicate makes a network backend (NFS) write back and
 	 * report errors at close(2), as it would without cachefs.
@@ -898,18 +1079,25 @@ static void cfs_release(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
 	op_begin(req, OP_release, ino, NULL);
-	close((int)fi->fh);
-	count_open(&fs_of(req)->open_files, -1);
+	if (!fs_of(req)->no_open) { /* else only for a create: fh is 0 */
+		close((int)fi->fh);
+		count_open(&fs_of(req)->open_files, -1);
+	}
 	reply_err(req, 0);
 }
 
 static void cfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		      struct fuse_file_info *fi)
 {
-	int fd = (int)fi->fh;
+	struct cfs *fs = fs_of(req);
+	struct datafd *ref;
+	int fd, r;
 
 	op_begin(req, OP_fsync, ino, NULL);
-	reply_err(req, -neg_errno(datasync ? fdatasync(fd) : fsync(fd)));
+	fd = data_get(fs, ino, fi, false, &ref);
+	r = fd < 0 ? fd : neg_errno(datasync ? fdatasync(fd) : fsync(fd));
+	data_put(fs, ref);
+	reply_err(req, -r);
 }
 
 /* An open directory: a stream and where the kernel last left it. */
@@ -1179,7 +1367,7 @@ static void xattr_write(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	inode_fd_put(fs->itab, i);
 	if (r == 0)
-		peer_note(fs, ino, NULL);
+		note_change(fs, NULL, ino, NULL, 0, NULL);
 	reply_err(req, -r);
 }
 
@@ -1247,22 +1435,29 @@ static void privs_changed(fuse_req_t req, fuse_ino_t ino)
 static void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			  off_t offset, off_t length, struct fuse_file_info *fi)
 {
-	int fd = (int)fi->fh;
+	struct cfs *fs = fs_of(req);
+	struct datafd *ref;
 	bool privs;
-	int r;
+	int fd, r;
 
 	op_begin(req, OP_fallocate, ino, NULL);
 	op_io((uint64_t)length, offset);
+	fd = data_get(fs, ino, fi, true, &ref);
+	if (fd < 0) {
+		reply_err(req, -fd);
+		return;
+	}
 	privs = has_privs(fd);
 	r = creds_enter(req, 0);
 	if (r == 0) {
 		r = neg_errno(fallocate(fd, mode, offset, length));
 		creds_leave();
 	}
+	data_put(fs, ref);
 	if (r == 0 && privs)
 		privs_changed(req, ino);
 	if (r == 0)
-		peer_note(fs_of(req), ino, NULL);
+		note_change(fs_of(req), NULL, ino, NULL, 0, NULL);
 	reply_err(req, -r);
 }
 
@@ -1272,26 +1467,42 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 				struct fuse_file_info *fi_out, size_t len,
 				int flags)
 {
-	int out = (int)fi_out->fh;
+	struct cfs *fs = fs_of(req);
+	struct datafd *rin, *rout;
+	int in, out;
 	bool privs;
 	ssize_t n;
 
 	op_begin(req, OP_copy_file_range, ino_in, NULL);
 	op_target(ino_out, NULL);
 	op_io(len, off_in);
+	out = data_get(fs, ino_out, fi_out, true, &rout);
+	if (out < 0) {
+		reply_err(req, -out);
+		return;
+	}
+	/* after the writer: for one file, both share its read-write one */
+	in = data_get(fs, ino_in, fi_in, false, &rin);
+	if (in < 0) {
+		data_put(fs, rout);
+		reply_err(req, -in);
+		return;
+	}
 	privs = has_privs(out);
 	n = creds_enter(req, 0);
 	if (n == 0) {
-		n = copy_file_range((int)fi_in->fh, &off_in, out, &off_out,
-				    len, (unsigned)flags);
+		n = copy_file_range(in, &off_in, out, &off_out, len,
+				    (unsigned)flags);
 		if (n < 0)
 			n = -errno;
 		creds_leave();
 	}
+	data_put(fs, rin);
+	data_put(fs, rout);
 	if (n > 0 && privs)
 		privs_changed(req, ino_out);
 	if (n > 0)
-		peer_note(fs_of(req), ino_out, NULL);
+		note_change(fs_of(req), NULL, ino_out, NULL, 0, NULL);
 	if (n < 0)
 		reply_err(req, (int)-n);
 	else
@@ -1301,13 +1512,25 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 static void cfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		      struct fuse_file_info *fi)
 {
+	struct cfs *fs = fs_of(req);
+	struct datafd *ref;
 	off_t r;
+	int fd;
 
 	op_begin(req, OP_lseek, ino, NULL);
 	op_io(0, off);
-	r = lseek((int)fi->fh, off, whence);
+	fd = data_get(fs, ino, fi, false, &ref);
+	if (fd < 0) {
+		reply_err(req, -fd);
+		return;
+	}
+	/* SEEK_DATA/SEEK_HOLE: the position of a shared descriptor is moot */
+	r = lseek(fd, off, whence);
 	if (r < 0)
-		reply_err(req, errno);
+		r = -errno;
+	data_put(fs, ref);
+	if (r < 0)
+		reply_err(req, (int)-r);
 	else
 		reply_lseek(req, r);
 }

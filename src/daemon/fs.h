@@ -5,6 +5,7 @@
 #include <fuse_lowlevel.h>
 
 #include "config.h"
+#include "datafd.h"
 #include "inode.h"
 
 /*
@@ -21,6 +22,9 @@ struct cfs {
 	bool noatime; /* mounted noatime: reads leave backend atimes alone */
 	bool acl;     /* the kernel enforces POSIX ACLs; set by init */
 	struct peers *peers; /* NULL: no peers */
+	struct notify *notify; /* NULL: no change datagrams */
+	struct datafd_cache *data; /* shared data descriptors, for no_open */
+	bool no_open; /* the kernel sends no OPEN/FLUSH/RELEASE; set by init */
 	uint64_t open_files; /* atomic */
 	uint64_t open_dirs;  /* atomic */
 };

@@ -89,6 +89,8 @@ struct inode_table {
 	uint64_t inodes, fd_hits, fd_misses, fd_evictions;
 	struct mount_ref mounts[MAX_MOUNTS];
 	int nmounts;
+	void (*on_free)(void *arg, struct inode *i); /* set before use */
+	void *on_free_arg;
 };
 
 static void lru_unlink(struct inode_table *t, struct inode *i)
@@ -372,6 +374,13 @@ void inode_table_free(struct inode_table *t)
 		close(t->mounts[k].fd);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+void inode_table_on_free(struct inode_table *t,
+			 void (*fn)(void *arg, struct inode *i), void *arg)
+{
+	t->on_free = fn;
+	t->on_free_arg = arg;
 }
 
 bool inode_table_uses_handles(const struct inode_table *t)
@@ -684,8 +693,10 @@ static bool do_release(struct inode_table *t, struct inode *i, int *fd)
 	return true;
 }
 
-static void inode_free(struct inode *i, int fd)
+static void inode_free(struct inode_table *t, struct inode *i, int fd)
 {
+	if (t->on_free)
+		t->on_free(t->on_free_arg, i);
 	if (fd >= 0)
 		close(fd);
 	free(i->fh);
@@ -705,7 +716,7 @@ void inode_forget(struct inode_table *t, struct inode *i, uint64_t n)
 	gone = do_release(t, i, &fd);
 	pthread_mutex_unlock(&t->lock);
 	if (gone)
-		inode_free(i, fd);
+		inode_free(t, i, fd);
 }
 
 static void snap_of(struct snap *sn, const struct stat *st)
@@ -946,7 +957,7 @@ static struct inode *pin_next(struct inode_table *t, struct inode *i,
 	gone = do_release(t, i, &fd);
 	pthread_mutex_unlock(&t->lock);
 	if (gone)
-		inode_free(i, fd);
+		inode_free(t, i, fd);
 	return next;
 }
 
@@ -1071,7 +1082,7 @@ void inode_unpin(struct inode_table *t, struct inode *i)
 	gone = do_release(t, i, &fd);
 	pthread_mutex_unlock(&t->lock);
 	if (gone)
-		inode_free(i, fd);
+		inode_free(t, i, fd);
 }
 
 int inode_names(struct inode_table *t, struct inode *dir, char ***out,

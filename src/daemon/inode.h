@@ -43,6 +43,14 @@ int inode_table_new(int root_fd, unsigned fd_cache, bool use_handles,
 void inode_table_free(struct inode_table *t);
 
 bool inode_table_uses_handles(const struct inode_table *t);
+
+/*
+ * fn(arg, i) runs as each inode is freed, without the table's lock, so
+ * state kept elsewhere about i goes with it.  Set before the table is
+ * shared.
+ */
+void inode_table_on_free(struct inode_table *t,
+			 void (*fn)(void *arg, struct inode *i), void *arg);
 void inode_table_get_stats(struct inode_table *t,
 			   struct inode_table_stats *st);
 

@@ -27,6 +27,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "log.h"
+#include "notify.h"
 #include "peers.h"
 #include "revalidate.h"
 #include "trace.h"
@@ -302,6 +303,44 @@ static rlim_t raise_nofile_limit(void)
 	return rl.rlim_cur;
 }
 
+/*
+ * O_PATH descriptors cached by default: a quarter of the open-file limit,
+ * at most 512.  Names are looked up in few directories at a time, and the
+ * kernel answers for everything it caches, so a larger cache buys little
+ * and shows as hundreds of thousands of open files on a big tree.
+ */
+static unsigned auto_fd_cache(rlim_t nofile)
+{
+	rlim_t n = nofile / 4;
+
+	return n < 16 ? 16 : n > 512 ? 512 : (unsigned)n;
+}
+
+/* An inode is freed: its data descriptor goes with it. */
+static void drop_data(void *arg, struct inode *i)
+{
+	struct cfs *fs = arg;
+
+	datafd_drop(fs->data, i);
+}
+
+/*
+ * Change datagrams name paths as the applications see them, under the
+ * mount point, as libiorouter does for the paths it is given.
+ */
+static int start_notify(struct cfs *fs, const char *mountpoint)
+{
+	char err[256];
+	int r;
+
+	r = notify_new(fs->cfg->notify, &fs->notify, err, sizeof(err));
+	if (r == 0 && strcmp(mountpoint, "/") != 0)
+		r = notify_set_prefix(fs->notify, mountpoint);
+	if (r < 0)
+		log_error("%s", r == -ENOMEM ? "out of memory" : err);
+	return r;
+}
+
 static int serve(struct fuse_session *se, const struct cmdline *cl)
 {
 	struct fuse_loop_config *lc;
@@ -410,7 +449,7 @@ int main(int argc, char **argv)
 	}
 	nofile = raise_nofile_limit();
 	if (!cfg.fd_cache)
-		cfg.fd_cache = nofile / 4 > 16 ? nofile / 4 : 16;
+		cfg.fd_cache = auto_fd_cache(nofile);
 	r = inode_table_new(root_fd, cfg.fd_cache, cfg.file_handles, &fs.itab);
 	if (r < 0) {
 		log_error_errno(r, "cannot use backend directory '%s'",
@@ -419,6 +458,16 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 	inode_table_set_names_max(fs.itab, cfg.max_names);
+	if (cfg.no_open) {
+		/* half again the O_PATH cache: few files are read at a time */
+		r = datafd_cache_new(fs.itab, cfg.fd_cache / 2,
+				     cl.noatime ? O_NOATIME : 0, &fs.data);
+		if (r < 0) {
+			log_error_errno(r, "cannot set up data descriptors");
+			goto out_itab;
+		}
+		inode_table_on_free(fs.itab, drop_data, &fs);
+	}
 	if (!inode_table_uses_handles(fs.itab))
 		log_warning("backend '%s': no file handles; holding one "
 			    "descriptor per inode (limit %llu)",
@@ -447,12 +496,14 @@ int main(int argc, char **argv)
 		goto out_session;
 	if (peers_new(&fs, &fs.peers) < 0)
 		goto out_signals;
+	if (cfg.notify && start_notify(&fs, mountpoint) < 0)
+		goto out_peers;
 	if (ctl_new(&(struct ctl_params){ .fs = &fs,
 					  .backend = backend,
 					  .mountpoint = mountpoint,
 					  .kernel_opts = cl.kernel_opts },
 		    &ctl) < 0)
-		goto out_signals;
+		goto out_peers;
 	if (fuse_session_mount(fs.se, mountpoint) < 0)
 		goto out_ctl;
 	if (fuse_daemonize(cl.foreground) < 0)
@@ -480,6 +531,8 @@ out_unmount:
 	fuse_session_unmount(fs.se);
 out_ctl:
 	ctl_free(ctl);
+out_peers:
+	notify_free(fs.notify);
 	peers_free(fs.peers);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
@@ -487,6 +540,7 @@ out_session:
 	fuse_session_destroy(fs.se);
 out_itab:
 	inode_table_free(fs.itab);
+	datafd_cache_free(fs.data);
 out_opts:
 	trace_shutdown();
 	fuse_opt_free_args(&args);

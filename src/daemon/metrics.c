@@ -29,6 +29,13 @@ static void gauge(struct evbuffer *out, const char *name, const char *help,
 	evbuffer_add_printf(out, "%s %.17g\n", name, v);
 }
 
+static void counter(struct evbuffer *out, const char *name, const char *help,
+		    uint64_t v)
+{
+	head(out, name, "counter", help);
+	evbuffer_add_printf(out, "%s %" PRIu64 "\n", name, v);
+}
+
 static void op_counter(struct evbuffer *out, const struct stats *s,
 		       const char *name, const char *help, size_t offset)
 {
@@ -131,19 +138,46 @@ void metrics_render(struct ctl *c, struct evbuffer *out)
 							stats_counters[k]
 								.offset));
 	}
-	head(out, "cachefs_fd_cache_hits_total", "counter",
-	     "backend descriptors found open");
-	evbuffer_add_printf(out, "cachefs_fd_cache_hits_total %" PRIu64 "\n",
-			    it.fd_hits);
-	head(out, "cachefs_fd_cache_misses_total", "counter",
-	     "backend descriptors reopened from a file handle");
-	evbuffer_add_printf(out, "cachefs_fd_cache_misses_total %" PRIu64 "\n",
-			    it.fd_misses);
-	head(out, "cachefs_fd_cache_evictions_total", "counter",
-	     "backend descriptors closed to stay within fd_cache");
-	evbuffer_add_printf(out,
-			    "cachefs_fd_cache_evictions_total %" PRIu64 "\n",
-			    it.fd_evictions);
+	counter(out, "cachefs_fd_cache_hits_total",
+		"backend descriptors found open", it.fd_hits);
+	counter(out, "cachefs_fd_cache_misses_total",
+		"backend descriptors reopened from a file handle",
+		it.fd_misses);
+	counter(out, "cachefs_fd_cache_evictions_total",
+		"backend descriptors closed to stay within fd_cache",
+		it.fd_evictions);
+	if (c->p.fs->notify) {
+		struct notify_stats ns;
+
+		notify_get_stats(c->p.fs->notify, &ns);
+		counter(out, "cachefs_notify_sent_total",
+			"change datagrams handed to the kernel", ns.sent);
+		counter(out, "cachefs_notify_errors_total",
+			"change datagrams that could not be sent", ns.errors);
+		counter(out, "cachefs_notify_too_long_total",
+			"changes whose datagram would be too long", ns.too_long);
+	}
+	if (c->p.fs->data) {
+		struct datafd_stats ds;
+
+		datafd_get_stats(c->p.fs->data, &ds);
+		gauge(out, "cachefs_data_fds_open",
+		      "shared data descriptors open (no_open)", ds.open);
+		gauge(out, "cachefs_data_fds_writable",
+		      "shared data descriptors open read-write", ds.writable);
+		gauge(out, "cachefs_data_fds_kept",
+		      "data descriptors held for unlinked files", ds.kept);
+		counter(out, "cachefs_data_fds_hits_total",
+			"data descriptors found open", ds.hits);
+		counter(out, "cachefs_data_fds_misses_total",
+			"data descriptors opened", ds.misses);
+		counter(out, "cachefs_data_fds_evictions_total",
+			"data descriptors closed to stay within the cache",
+			ds.evictions);
+		counter(out, "cachefs_data_fds_expired_total",
+			"writable data descriptors closed after a second idle",
+			ds.expired);
+	}
 
 	gauge(out, "cachefs_inodes", "inodes the kernel knows", it.inodes);
 	gauge(out, "cachefs_table_bytes",

@@ -12,6 +12,12 @@
 
 #include "stats.h"
 
+/*
+ * A writable data descriptor unused this long is closed, so that a
+ * network backend writes the file back and shows it to other clients.
+ */
+#define DATA_IDLE_NS 1000000000u
+
 struct revalidator {
 	struct cfs *fs;
 	pthread_t thread;
@@ -72,6 +78,8 @@ static void *run(void *arg)
 		       pthread_cond_timedwait(&r->cond, &r->lock, &until) !=
 			       ETIMEDOUT)
 			;
+		if (r->fs->data)
+			datafd_expire(r->fs->data, DATA_IDLE_NS);
 		if (r->stop || interval_of(r->fs) <= 0)
 			continue;
 		pthread_mutex_unlock(&r->lock);
