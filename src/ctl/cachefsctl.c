@@ -513,6 +513,7 @@ static void print_status(json_t *s, json_t *defaults)
 	json_t *cache = json_object_get(s, "cache");
 	json_t *fdc = json_object_get(s, "fd_cache");
 	json_t *dfd = json_object_get(s, "data_fds");
+	json_t *mem = json_object_get(s, "memory");
 	json_t *proc = json_object_get(s, "process");
 	json_t *trace = json_object_get(s, "trace");
 	json_t *errors = json_object_get(s, "errors");
@@ -536,9 +537,23 @@ static void print_status(json_t *s, json_t *defaults)
 	       json_is_true(json_object_get(cache, "enabled")) ? "on" : "off",
 	       jstr(cache, "tier"));
 	if (json_is_number(hit))
-		printf("%.1f%%\n", json_number_value(hit) * 100);
+		printf("%.1f%%", json_number_value(hit) * 100);
+	else if (json_array_size(json_object_get(cache, "tiers")))
+		printf("n/a (no read reached the daemon yet)");
 	else
-		printf("n/a (no cachefs cache tier)\n");
+		printf("n/a (no cachefs cache tier)");
+	printf(", files up to ");
+	print_bytes((uint64_t)jint(cache, "max_cached_file"));
+	printf("\n");
+	printf("  %-12s cache ", "memory");
+	print_bytes((uint64_t)jint(mem, "cache_bytes"));
+	printf(" of ");
+	print_bytes((uint64_t)jint(mem, "cache_budget"));
+	printf(", inode table ");
+	print_bytes((uint64_t)jint(mem, "table_bytes"));
+	printf(" (");
+	print_bytes((uint64_t)jint(mem, "table_per_inode"));
+	printf(" per inode)\n");
 	printf("  %-12s %lld open (limit %lld), hit ratio %.1f%%\n",
 	       "descriptors", jint(fdc, "open"), jint(fdc, "limit"),
 	       jnum(fdc, "hit_ratio") * 100);
@@ -555,9 +570,11 @@ static void print_status(json_t *s, json_t *defaults)
 		printf("  %-12s %lld files, %lld directories\n", "open",
 		       jint(s, "open_files"), jint(s, "open_dirs"));
 	}
-	printf("  %-12s %lld, %lld names (revalidated every %s), ", "inodes",
-	       jint(s, "inodes"), jint(s, "names"),
-	       jstr(json_object_get(s, "options"), "revalidate"));
+	printf("  %-12s %lld, %lld names (revalidated every %s; last pass "
+	       "%.1f ms), ",
+	       "inodes", jint(s, "inodes"), jint(s, "names"),
+	       jstr(json_object_get(s, "options"), "revalidate"),
+	       jnum(json_object_get(s, "revalidate"), "last_pass_ms"));
 	print_bytes((uint64_t)jint(s, "table_bytes"));
 	printf("\n");
 	printf("  %-12s rss ", "process");
@@ -688,6 +705,15 @@ static void print_stats(json_t *d)
 	printf("\n# counters\n");
 	json_object_foreach(json_object_get(d, "counters"), name, o)
 		printf("%s: %lld\n", name, json_integer_value(o));
+	printf("\n# cache tiers (since the mount)\n%-10s %10s %10s %8s %10s "
+	       "%12s %12s\n", "tier", "hits", "misses", "stale", "evictions",
+	       "bytes", "budget");
+	json_array_foreach(json_object_get(json_object_get(d, "cache"), "tiers"),
+			   k, o)
+		printf("%-10s %10lld %10lld %8lld %10lld %12lld %12lld\n",
+		       jstr(o, "name"), jint(o, "hits"), jint(o, "misses"),
+		       jint(o, "stale"), jint(o, "evictions"), jint(o, "bytes"),
+		       jint(o, "budget"));
 	printf("\n# process\n");
 	json_object_foreach(json_object_get(d, "process"), name, o)
 		printf("%s: %lld\n", name, json_integer_value(o));

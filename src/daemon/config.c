@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -115,6 +116,31 @@ const struct option_def config_options[] = {
 		.flags = OPT_RUNTIME,
 		.help = "let the kernel cache names and attributes; off sends "
 			"every request to the backend",
+	},
+	{
+		.name = "cache_size",
+		.type = OPT_SIZE,
+		.offset = OFF(cache_size),
+		.def = "256M",
+		.help = "memory for the in-process cache of small files' "
+			"bytes (K, M, G suffixes; 0 disables it)",
+	},
+	{
+		.name = "max_cached_file",
+		.type = OPT_SIZE,
+		.offset = OFF(max_cached_file),
+		.def = "1M",
+		.help = "largest file whose bytes the in-process cache keeps",
+	},
+	{
+		.name = "offline",
+		.type = OPT_BOOL,
+		.offset = OFF(offline),
+		.def = "off",
+		.flags = OPT_RUNTIME,
+		.help = "when the backend fails (EIO, ETIMEDOUT, ESTALE, "
+			"ENOTCONN), answer lookups, attributes and reads from "
+			"what is cached",
 	},
 	{
 		.name = "revalidate",
@@ -269,6 +295,37 @@ static int parse_uint(const char *v, unsigned *out)
 	return 0;
 }
 
+/* Bytes, with an optional K, M, G or T suffix (powers of 1024). */
+static int parse_size(const char *v, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	unsigned long long n;
+	const char *u;
+	char *end;
+
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end) {
+		if (end[1] && strcmp(end + 1, "iB") != 0 &&
+		    strcmp(end + 1, "B") != 0)
+			return -EINVAL;
+		u = strchr(units, toupper((unsigned char)*end));
+		if (!u)
+			return -EINVAL;
+		for (long k = 0; k <= u - units; k++) {
+			if (n > UINT64_MAX / 1024)
+				return -EINVAL;
+			n *= 1024;
+		}
+	}
+	*out = n;
+	return 0;
+}
+
 static int parse_duration(const char *v, double *out)
 {
 	static const struct {
@@ -326,6 +383,14 @@ int config_set(struct config *cfg, const struct option_def *od,
 				 "integer",
 				 od->name, value);
 		break;
+	case OPT_SIZE:
+		r = parse_size(value, field);
+		if (r < 0)
+			snprintf(err, errlen,
+				 "option '%s': '%s' is not a size "
+				 "(examples: 4096, 512K, 256M, 1G)",
+				 od->name, value);
+		break;
 	case OPT_DURATION:
 		r = parse_duration(value, field);
 		if (r < 0)
@@ -364,6 +429,22 @@ int config_set(struct config *cfg, const struct option_def *od,
 	return r;
 }
 
+/* The shortest exact form: 1048576 as 1M. */
+static void format_size(char *buf, size_t len, uint64_t n)
+{
+	static const char units[] = "KMGT";
+	int k = -1;
+
+	while (k < 3 && n && n % 1024 == 0) {
+		n /= 1024;
+		k++;
+	}
+	if (k < 0)
+		snprintf(buf, len, "%llu", (unsigned long long)n);
+	else
+		snprintf(buf, len, "%llu%c", (unsigned long long)n, units[k]);
+}
+
 void config_format(const struct config *cfg, const struct option_def *od,
 		   char *buf, size_t len)
 {
@@ -375,6 +456,9 @@ void config_format(const struct config *cfg, const struct option_def *od,
 		break;
 	case OPT_UINT:
 		snprintf(buf, len, "%u", *(const unsigned *)field);
+		break;
+	case OPT_SIZE:
+		format_size(buf, len, *(const uint64_t *)field);
 		break;
 	case OPT_DURATION:
 		snprintf(buf, len, "%gs", *(const double *)field);
@@ -413,6 +497,10 @@ int config_set_live(struct config *cfg, const struct option_def *od,
 		break;
 	case OPT_UINT:
 		__atomic_store_n((unsigned *)field, *(unsigned *)src,
+				 __ATOMIC_RELAXED);
+		break;
+	case OPT_SIZE:
+		__atomic_store_n((uint64_t *)field, *(uint64_t *)src,
 				 __ATOMIC_RELAXED);
 		break;
 	case OPT_DURATION:
@@ -460,6 +548,7 @@ void config_print_help(FILE *out)
 		fprintf(out, "    -o %s=%s%s\n", od->name,
 			od->type == OPT_BOOL	     ? "on|off"
 			: od->type == OPT_UINT	     ? "N"
+			: od->type == OPT_SIZE	     ? "SIZE"
 			: od->type == OPT_DURATION ? "DURATION"
 			: od->type == OPT_STRING   ? od->meta
 						     : "NAME",

@@ -3,6 +3,7 @@
 #define CACHEFS_CONFIG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -41,6 +42,9 @@ struct config {
 
 	/* kernel cache, at run time */
 	bool cache;	   /* off: every request goes to the backend */
+	uint64_t cache_size;	  /* bytes of the in-process tier; 0: none */
+	uint64_t max_cached_file; /* bytes; larger files are not cached */
+	bool offline;		  /* serve from the cache when the backend fails */
 	double revalidate; /* seconds between checks of the backend; 0: off */
 	unsigned max_names; /* names remembered for the kernel; 0: no bound */
 
@@ -64,6 +68,7 @@ struct config {
 enum opt_type {
 	OPT_BOOL,
 	OPT_UINT,
+	OPT_SIZE,     /* uint64_t bytes; accepts K, M, G, T suffixes */
 	OPT_DURATION, /* double seconds; accepts ms, s, m, h suffixes */
 	OPT_ENUM,     /* int index into choices[] */
 	OPT_STRING,   /* char *, malloc'd; NULL when empty */

@@ -178,6 +178,81 @@ static double ratio(uint64_t hits, uint64_t misses)
 	return hits + misses ? (double)hits / (double)(hits + misses) : 0;
 }
 
+/* One cache tier: its own figures and how the cache layer fared in it. */
+static json_t *tier_json(const struct cache_tier_stats *ts)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+			 "name", ts->name, "budget",
+			 (json_int_t)ts->tier.budget, "bytes",
+			 (json_int_t)ts->tier.bytes, "entries",
+			 (json_int_t)ts->tier.entries, "stores",
+			 (json_int_t)ts->tier.stores, "evictions",
+			 (json_int_t)ts->tier.evictions, "hits",
+			 (json_int_t)ts->hits, "misses",
+			 (json_int_t)ts->misses, "stale",
+			 (json_int_t)ts->stale, "hit_ratio",
+			 ratio(ts->hits, ts->misses));
+}
+
+/*
+ * The cache: the kernel's (always first; no figures of its own) and the
+ * tiers behind it.  The hit ratio is the first tier's: how often a read
+ * that reached the daemon did not reach the backend.
+ */
+static json_t *cache_json(struct cfs *fs)
+{
+	json_t *tiers = json_array(), *hit = json_null();
+	struct cache_stats cs = { 0 };
+	char names[64] = "kernel";
+
+	if (fs->cache) {
+		cache_get_stats(fs->cache, &cs);
+		for (int k = 0; k < cache_tiers(fs->cache); k++) {
+			struct cache_tier_stats ts;
+
+			cache_get_tier_stats(fs->cache, k, &ts);
+			json_array_append_new(tiers, tier_json(&ts));
+			snprintf(names + strlen(names),
+				 sizeof(names) - strlen(names), ", %s",
+				 ts.name);
+			if (k == 0 && ts.hits + ts.misses) {
+				json_decref(hit);
+				hit = json_real(ratio(ts.hits, ts.misses));
+			}
+		}
+	}
+	return json_pack("{s:b, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:o}",
+			 "enabled",
+			 __atomic_load_n(&fs->cfg->cache, __ATOMIC_RELAXED),
+			 "tier", names, "hit_ratio", hit, "max_cached_file",
+			 (json_int_t)fs->cfg->max_cached_file, "fills",
+			 (json_int_t)cs.fills, "skipped",
+			 (json_int_t)cs.skipped, "unsettled",
+			 (json_int_t)cs.unsettled, "offline_hits",
+			 (json_int_t)cs.offline_hits, "tiers", tiers);
+}
+
+/*
+ * The daemon's memory for caching: the tiers' bytes within their budget,
+ * and the inode table, which grows with the inodes the kernel holds.
+ */
+static json_t *memory_json(struct cfs *fs, uint64_t inodes)
+{
+	uint64_t table = inode_table_bytes(fs->itab), bytes = 0, budget = 0;
+
+	if (fs->cache && cache_tiers(fs->cache)) {
+		struct cache_tier_stats ts;
+
+		cache_get_tier_stats(fs->cache, 0, &ts);
+		bytes = ts.tier.bytes;
+		budget = ts.tier.budget;
+	}
+	return json_pack("{s:I, s:I, s:I, s:I}", "cache_bytes",
+			 (json_int_t)bytes, "cache_budget", (json_int_t)budget,
+			 "table_bytes", (json_int_t)table, "table_per_inode",
+			 (json_int_t)(inodes ? table / inodes : 0));
+}
+
 /* Change datagrams (-o notify). */
 static json_t *notify_json(const char *target, struct notify *n)
 {
@@ -225,10 +300,14 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 	*out = json_pack(
 		"{s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:o, s:s,"
 		" s:{s:I, s:f}, s:{s:I, s:I}, s:I, s:I, s:I, s:I, s:I,"
-		" s:{s:b, s:s, s:n},"
+		" s:o,"
 		" s:{s:I, s:I, s:f},"
 		" s:o, s:{s:b, s:i, s:s?}, s:s?, s:s, s:I}",
-		"state", "ok", "backend", c->p.backend, "mountpoint",
+		"state",
+		__atomic_load_n(&c->p.fs->degraded, __ATOMIC_RELAXED)
+			? "degraded"
+			: "ok",
+		"backend", c->p.backend, "mountpoint",
 		c->p.mountpoint, "pid", (int)getpid(), "version",
 		CACHEFS_VERSION, "started", (json_int_t)c->started, "uptime",
 		(json_int_t)((stats_now_ns() - c->started_ns) / 1000000000u),
@@ -247,9 +326,7 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 		"inodes", (json_int_t)it.inodes, "names",
 		(json_int_t)inode_table_names(c->p.fs->itab), "table_bytes",
 		(json_int_t)inode_table_bytes(c->p.fs->itab),
-		"cache", "enabled",
-		__atomic_load_n(&c->cfg->cache, __ATOMIC_RELAXED), "tier",
-		"kernel", "hit_ratio",
+		"cache", cache_json(c->p.fs),
 		"fd_cache", "open", (json_int_t)(it.fds_cached + it.fds_pinned),
 		"limit", (json_int_t)c->cfg->fd_cache, "hit_ratio",
 		ratio(it.fd_hits, it.fd_misses),
@@ -261,6 +338,25 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 	free(tpath);
 	if (*out && c->p.fs->data)
 		json_object_set_new(*out, "data_fds", data_fds_json(c->p.fs));
+	if (*out)
+		json_object_set_new(*out, "memory",
+				    memory_json(c->p.fs, it.inodes));
+	if (*out)
+		json_object_set_new(
+			*out, "revalidate",
+			json_pack("{s:f, s:I}", "last_pass_ms",
+				  (double)__atomic_load_n(&c->p.fs->reval_pass_ns,
+							  __ATOMIC_RELAXED) /
+					  1e6,
+				  "last_pass_inodes",
+				  (json_int_t)__atomic_load_n(
+					  &c->p.fs->reval_pass_inodes,
+					  __ATOMIC_RELAXED)));
+	if (*out)
+		json_object_set_new(
+			*out, "backend_failures",
+			json_integer((json_int_t)__atomic_load_n(
+				&c->p.fs->backend_failures, __ATOMIC_RELAXED)));
 	if (*out && c->p.fs->notify)
 		json_object_set_new(*out, "notify", notify_json(c->cfg->notify,
 							       c->p.fs->notify));
@@ -328,8 +424,9 @@ static int cmd_stats(struct ctl *c, json_t *args, json_t **out, char *err,
 			counters, "notify_too_long",
 			json_integer((json_int_t)(ns.too_long - nbase.too_long)));
 	}
-	*out = json_pack("{s:o, s:o, s:o, s:o, s:b}", "ops", ops, "errors",
-			 errs, "counters", counters, "process", process_json(),
+	*out = json_pack("{s:o, s:o, s:o, s:o, s:o, s:b}", "ops", ops,
+			 "errors", errs, "counters", counters, "cache",
+			 cache_json(c->p.fs), "process", process_json(),
 			 "reset", reset);
 	return *out ? 0 : -ENOMEM;
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "creds.h"
+#include "log.h"
 #include "notify.h"
 #include "peers.h"
 #include "stats.h"
@@ -172,6 +173,8 @@ static void note_change(struct cfs *fs, const char *what, fuse_ino_t ino,
 {
 	char *path, *path2 = NULL;
 
+	if (!name) /* values taken from ino before are not its own any more */
+		inode_changed_here(fs->itab, inode_of(fs, ino));
 	if (!fs->peers && !fs->notify)
 		return;
 	path = node_path(fs, ino, name);
@@ -237,6 +240,25 @@ static void op_trace(int err, uint64_t ns)
 	trace_record(&rec);
 }
 
+/* Errors that say the backend itself is failing, not the request. */
+static bool backend_down(int err)
+{
+	return err == EIO || err == ETIMEDOUT || err == ESTALE ||
+	       err == ENOTCONN;
+}
+
+/*
+ * The backend failed a request: the mount is degraded until it answers
+ * again (fs_probe_backend()).
+ */
+static void backend_failed(struct cfs *fs)
+{
+	__atomic_add_fetch(&fs->backend_failures, 1, __ATOMIC_RELAXED);
+	if (!__atomic_exchange_n(&fs->degraded, true, __ATOMIC_RELAXED))
+		log_warning("backend %s is failing; the mount is degraded",
+			    fs->backend);
+}
+
 /* err: 0 or a positive errno, as the application will see it. */
 static void op_end(int err, uint64_t bytes)
 {
@@ -250,6 +272,8 @@ static void op_end(int err, uint64_t bytes)
 /* The replies: account, then answer. */
 static void reply_err(fuse_req_t req, int err)
 {
+	if (backend_down(err))
+		backend_failed(op.fs);
 	op_end(err, 0);
 	fuse_reply_err(req, err);
 }
@@ -340,6 +364,34 @@ static bool is_dot_or_dotdot(const char *name)
 {
 	return name[0] == '.' &&
 	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/*
+ * err (negative) came from the backend: whether to answer from the cache
+ * instead, which the offline option allows for a failing backend.
+ */
+static bool offline(struct cfs *fs, int err)
+{
+	return err < 0 && backend_down(-err) &&
+	       __atomic_load_n(&fs->cfg->offline, __ATOMIC_RELAXED);
+}
+
+void fs_probe_backend(struct cfs *fs)
+{
+	struct inode *root = inode_root(fs->itab);
+	struct stat st;
+	int fd;
+
+	if (!__atomic_load_n(&fs->degraded, __ATOMIC_RELAXED))
+		return;
+	fd = inode_fd_get(fs->itab, root);
+	if (fd < 0)
+		return;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH) == 0) {
+		__atomic_store_n(&fs->degraded, false, __ATOMIC_RELAXED);
+		log_notice("backend %s answers again", fs->backend);
+	}
+	inode_fd_put(fs->itab, root);
 }
 
 static bool caching(struct cfs *fs)
@@ -442,6 +494,31 @@ static int creds_enter_create(fuse_req_t req)
 	return creds_enter(req, fs_of(req)->acl ? CREDS_UMASK : 0);
 }
 
+/*
+ * The backend failed a lookup with err: answer from what the inode table
+ * remembers, if it does.
+ */
+static int lookup_offline(struct cfs *fs, fuse_ino_t parent, const char *name,
+			  int err, struct fuse_entry_param *e)
+{
+	struct inode *i;
+	int r;
+
+	backend_failed(fs);
+	memset(e, 0, sizeof(*e));
+	r = inode_lookup_cached(fs->itab, inode_of(fs, parent), name, &e->attr,
+				&i);
+	if (r == -ENODATA)
+		return err;
+	stats_inc(offline_served);
+	if (r < 0)
+		return r;
+	e->ino = ino_of(fs, i);
+	e->attr_timeout = timeout(fs, &fs->cfg->attr_timeout);
+	e->entry_timeout = timeout(fs, &fs->cfg->entry_timeout);
+	return 0;
+}
+
 static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct cfs *fs = fs_of(req);
@@ -451,6 +528,8 @@ static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	op_begin(req, OP_lookup, parent, name);
 	/* "." and ".." come only to exported mounts; inode_lookup refuses them. */
 	r = do_lookup(fs, parent, name, &e);
+	if (offline(fs, r))
+		r = lookup_offline(fs, parent, name, r, &e);
 	if (r == -ENOENT && timeout(fs, &fs->cfg->negative_timeout) > 0) {
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = timeout(fs, &fs->cfg->negative_timeout);
@@ -554,8 +633,14 @@ static void cfs_getattr(fuse_req_t req, fuse_ino_t ino,
 
 	op_begin(req, OP_getattr, ino, NULL);
 	r = do_getattr(fs, ino, open_fd(fs, ino, fi), &st);
-	if (r == 0)
+	if (r == 0) {
 		inode_note_attr(fs->itab, inode_of(fs, ino), &st);
+	} else if (offline(fs, r) &&
+		   inode_cached_stat(fs->itab, inode_of(fs, ino), &st)) {
+		backend_failed(fs);
+		stats_inc(offline_served);
+		r = 0;
+	}
 	if (r < 0)
 		reply_err(req, -r);
 	else
@@ -965,6 +1050,52 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 }
 
+/*
+ * A read of a small file, through the cache tiers (filling them from fd
+ * on a miss); with offline on, also when the backend failed, fd or the
+ * fill giving a negative errno then.  Returns false, without replying,
+ * when the read is not for the cache: a large file, or a failed backend
+ * and nothing cached.
+ */
+static bool read_cached(fuse_req_t req, struct cfs *fs, fuse_ino_t ino,
+			int fd, size_t size, off_t off)
+{
+	struct tier_version v;
+	char *buf, *path = NULL;
+	ssize_t n = fd;
+
+	if (!inode_version(fs->itab, inode_of(fs, ino), &v))
+		return false;
+	if (fd >= 0 ? !caching(fs) || !cache_wants(fs->cache, &v)
+		    : !offline(fs, fd))
+		return false;
+	buf = malloc(size ? size : 1);
+	if (!buf)
+		return false;
+	if (cache_needs_path(fs->cache))
+		path = node_path(fs, ino, NULL);
+	if (fd >= 0)
+		n = cache_read(fs->cache, &v, path, fd, buf, size,
+			       (uint64_t)off);
+	if (offline(fs, (int)n)) {
+		ssize_t held = cache_read_offline(fs->cache, &v, path, buf,
+						  size, (uint64_t)off);
+
+		backend_failed(fs);
+		if (held >= 0) {
+			stats_inc(offline_served);
+			n = held;
+		}
+	}
+	free(path);
+	if (n >= 0)
+		reply_buf(req, buf, (size_t)n);
+	else if (fd >= 0) /* the fill failed */
+		reply_err(req, (int)-n);
+	free(buf);
+	return n >= 0 || fd >= 0;
+}
+
 static void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -976,6 +1107,10 @@ static void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	op_begin(req, OP_read, ino, NULL);
 	op_io(size, off);
 	fd = data_get(fs, ino, fi, false, &ref);
+	if (fs->cache && read_cached(req, fs, ino, fd, size, off)) {
+		data_put(fs, ref);
+		return;
+	}
 	if (fd < 0) {
 		reply_err(req, -fd);
 		return;
@@ -1566,6 +1701,8 @@ int fs_forget_kernel_cache(struct cfs *fs)
 	if (!b.ino)
 		return -ENOMEM;
 	inode_table_foreach(fs->itab, collect_ino, &b);
+	if (fs->cache)
+		cache_clear(fs->cache);
 	for (size_t k = 0; k < b.n; k++) {
 		fuse_ino_t ino = b.ino[k] == (fuse_ino_t)(uintptr_t)inode_root(
 						      fs->itab)
@@ -1577,6 +1714,17 @@ int fs_forget_kernel_cache(struct cfs *fs)
 	}
 	free(b.ino);
 	return n;
+}
+
+/*
+ * Make the kernel and the cache tiers forget what they hold of i's
+ * attributes and data; count it into *inodes.
+ */
+static void inval_inode(struct cfs *fs, struct inode *i, unsigned *inodes)
+{
+	inode_changed_here(fs->itab, i);
+	if (fuse_lowlevel_notify_inval_inode(fs->se, ino_of(fs, i), 0, 0) == 0)
+		(*inodes)++;
 }
 
 static void inval_tree(struct cfs *fs, struct inode *dir, unsigned depth,
@@ -1594,9 +1742,7 @@ static void inval_tree(struct cfs *fs, struct inode *dir, unsigned depth,
 		if (inode_find_name(fs->itab, dir, list[k], &child) == 0) {
 			if (S_ISDIR(inode_type(child)))
 				inval_tree(fs, child, depth + 1, names, inodes);
-			if (fuse_lowlevel_notify_inval_inode(
-				    fs->se, ino_of(fs, child), 0, 0) == 0)
-				(*inodes)++;
+			inval_inode(fs, child, inodes);
 			inode_unpin(fs->itab, child);
 		}
 		if (fuse_lowlevel_notify_inval_entry(fs->se, ino_of(fs, dir),
@@ -1620,9 +1766,7 @@ int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
 		return -ENOMEM;
 	part = strtok_r(copy, "/", &save);
 	if (!part) { /* the root */
-		if (fuse_lowlevel_notify_inval_inode(fs->se, FUSE_ROOT_ID, 0,
-						     0) == 0)
-			(*inodes)++;
+		inval_inode(fs, dir, inodes);
 		if (recursive)
 			inval_tree(fs, dir, 0, names, inodes);
 		free(copy);
@@ -1641,10 +1785,7 @@ int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
 			if (r == 0) {
 				if (recursive && S_ISDIR(inode_type(child)))
 					inval_tree(fs, child, 0, names, inodes);
-				if (fuse_lowlevel_notify_inval_inode(
-					    fs->se, ino_of(fs, child), 0,
-					    0) == 0)
-					(*inodes)++;
+				inval_inode(fs, child, inodes);
 				inode_unpin(fs->itab, child);
 			}
 			/* the kernel's entry, also when the name is gone */
@@ -1656,7 +1797,9 @@ int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
 		if (dir != inode_root(fs->itab))
 			inode_unpin(fs->itab, dir);
 		if (r != 0 || !next) { /* done, or nothing cached below */
-			r = r > 0 || r == -ENOENT ? 0 : r;
+			/* a failing backend: the kernel's entry is gone still */
+			if (r > 0 || r == -ENOENT || (!next && backend_down(-r)))
+				r = 0;
 			break;
 		}
 		dir = child;

@@ -4,6 +4,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "cache.h"
 #include "config.h"
 #include "datafd.h"
 #include "inode.h"
@@ -24,6 +25,11 @@ struct cfs {
 	struct peers *peers; /* NULL: no peers */
 	struct notify *notify; /* NULL: no change datagrams */
 	struct datafd_cache *data; /* shared data descriptors, for no_open */
+	struct cache *cache; /* the cache tiers; NULL: none */
+	bool degraded;	     /* atomic: the backend is failing */
+	uint64_t backend_failures; /* atomic: requests it failed */
+	uint64_t reval_pass_ns;	   /* atomic: the revalidator's last pass */
+	uint64_t reval_pass_inodes; /* atomic: inodes it checked */
 	bool no_open; /* the kernel sends no OPEN/FLUSH/RELEASE; set by init */
 	uint64_t open_files; /* atomic */
 	uint64_t open_dirs;  /* atomic */
@@ -50,5 +56,8 @@ fuse_ino_t fs_ino_of(struct cfs *fs, struct inode *i);
  * the number of inodes invalidated or a negative errno.
  */
 int fs_forget_kernel_cache(struct cfs *fs);
+
+/* Whether the backend root answers again; clears fs->degraded if so. */
+void fs_probe_backend(struct cfs *fs);
 
 #endif

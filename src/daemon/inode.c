@@ -56,6 +56,7 @@ struct inode {
 	struct inode *all_prev, *all_next; /* every inode, oldest first */
 	bool snap_valid;
 	struct snap snap;
+	uint64_t gen;	   /* changes made through this mount */
 	struct dname *names;	      /* directories: names the kernel has */
 	bool names_valid;	      /* names checked at names_stamp */
 	struct timespec names_stamp;  /* the directory's ctime then */
@@ -751,6 +752,94 @@ void inode_note_attr(struct inode_table *t, struct inode *i,
 	snap_of(&i->snap, st);
 	i->snap_valid = true;
 	pthread_mutex_unlock(&t->lock);
+}
+
+static int64_t ns_of(struct timespec ts)
+{
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+bool inode_version(struct inode_table *t, struct inode *i,
+		   struct tier_version *v)
+{
+	bool valid;
+
+	pthread_mutex_lock(&t->lock);
+	valid = i->snap_valid;
+	v->dev = i->key.dev;
+	v->ino = i->snap.ino;
+	v->size = i->snap.size;
+	v->mtime_ns = ns_of(i->snap.mtime);
+	v->ctime_ns = ns_of(i->snap.ctime);
+	v->gen = i->gen;
+	pthread_mutex_unlock(&t->lock);
+	return valid;
+}
+
+void inode_changed_here(struct inode_table *t, struct inode *i)
+{
+	pthread_mutex_lock(&t->lock);
+	i->gen++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Caller holds t->lock. */
+static bool do_cached_stat(const struct inode *i, struct stat *st)
+{
+	if (!i->snap_valid)
+		return false;
+	memset(st, 0, sizeof(*st));
+	st->st_dev = (dev_t)i->key.dev;
+	st->st_ino = (ino_t)i->snap.ino;
+	st->st_nlink = (nlink_t)i->snap.nlink;
+	st->st_mode = (mode_t)i->snap.mode;
+	st->st_uid = (uid_t)i->snap.uid;
+	st->st_gid = (gid_t)i->snap.gid;
+	st->st_size = (off_t)i->snap.size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((i->snap.size + 511) / 512);
+	st->st_atim = i->snap.mtime;
+	st->st_mtim = i->snap.mtime;
+	st->st_ctim = i->snap.ctime;
+	return true;
+}
+
+bool inode_cached_stat(struct inode_table *t, struct inode *i,
+		       struct stat *st)
+{
+	bool ok;
+
+	pthread_mutex_lock(&t->lock);
+	ok = do_cached_stat(i, st);
+	pthread_mutex_unlock(&t->lock);
+	return ok;
+}
+
+int inode_lookup_cached(struct inode_table *t, struct inode *dir,
+			const char *name, struct stat *st, struct inode **out)
+{
+	struct inode_key key = { .dev = dir->key.dev };
+	struct dname *d;
+	struct inode *i = NULL;
+	int r = -ENODATA;
+
+	if (is_dot_or_dotdot(name))
+		return -EINVAL;
+	pthread_mutex_lock(&t->lock);
+	HASH_FIND(hh, dir->names, name, strlen(name), d);
+	if (d && d->ino == 0) {
+		r = -ENOENT;
+	} else if (d && d->ino != INODE_INO_UNKNOWN) {
+		key.ino = d->ino;
+		HASH_FIND(hh, t->hash, &key, sizeof(key), i);
+		if (i && do_cached_stat(i, st)) {
+			i->nlookup++;
+			*out = i;
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
 }
 
 /* Remember name in dir as leading to ino; caller holds t->lock. */

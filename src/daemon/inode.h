@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "tier.h"
+
 /*
  * The inode table maps backend inodes (device, inode number) to the
  * objects whose addresses are handed to the kernel as FUSE node ids.
@@ -110,6 +112,35 @@ int inode_note_name(struct inode_table *t, struct inode *dir,
 /* Both, for an entry: name in dir leads to i, whose attributes are st. */
 int inode_note_entry(struct inode_table *t, struct inode *dir,
 		     const char *name, struct inode *i, const struct stat *st);
+
+/*
+ * What i is now, as far as this mount knows: its attributes as last
+ * seen (by a reply or the revalidator) and the number of changes made
+ * through this mount.  False until attributes were seen.
+ */
+bool inode_version(struct inode_table *t, struct inode *i,
+		   struct tier_version *v);
+
+/*
+ * A change through this mount reached the backend: values taken from i
+ * before it are no longer i's.  Call after the change, before replying.
+ */
+void inode_changed_here(struct inode_table *t, struct inode *i);
+
+/*
+ * For offline mode, when the backend fails: i's attributes as last seen
+ * (atime as mtime, blocks from the size).  False if never seen.
+ */
+bool inode_cached_stat(struct inode_table *t, struct inode *i,
+		       struct stat *st);
+
+/*
+ * Look name up in dir from what the table remembers, without the
+ * backend: like inode_lookup(), or -ENOENT for a name remembered
+ * missing, or -ENODATA when the table does not know.
+ */
+int inode_lookup_cached(struct inode_table *t, struct inode *dir,
+			const char *name, struct stat *st, struct inode **out);
 
 struct inode_change_ops {
 	/* i's attributes or data changed, or it is gone */

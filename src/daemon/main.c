@@ -316,6 +316,25 @@ static unsigned auto_fd_cache(rlim_t nofile)
 	return n < 16 ? 16 : n > 512 ? 512 : (unsigned)n;
 }
 
+/* The cache tiers: memory first. */
+static int start_cache(struct cfs *fs)
+{
+	struct tier *mem;
+	int r;
+
+	r = cache_new(fs->cfg->max_cached_file, &fs->cache);
+	if (r < 0)
+		goto fail;
+	mem = tier_mem_new(fs->cfg->cache_size);
+	r = mem ? cache_add_tier(fs->cache, mem) : -ENOMEM;
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	log_error_errno(r, "cannot set up the cache");
+	return r;
+}
+
 /* An inode is freed: its data descriptor goes with it. */
 static void drop_data(void *arg, struct inode *i)
 {
@@ -468,6 +487,8 @@ int main(int argc, char **argv)
 		}
 		inode_table_on_free(fs.itab, drop_data, &fs);
 	}
+	if (cfg.cache_size && start_cache(&fs) < 0)
+		goto out_itab;
 	if (!inode_table_uses_handles(fs.itab))
 		log_warning("backend '%s': no file handles; holding one "
 			    "descriptor per inode (limit %llu)",
@@ -541,6 +562,7 @@ out_session:
 out_itab:
 	inode_table_free(fs.itab);
 	datafd_cache_free(fs.data);
+	cache_free(fs.cache);
 out_opts:
 	trace_shutdown();
 	fuse_opt_free_args(&args);

@@ -36,6 +36,66 @@ static void counter(struct evbuffer *out, const char *name, const char *help,
 	evbuffer_add_printf(out, "%s %" PRIu64 "\n", name, v);
 }
 
+/*
+ * One series per tier, counters per op too (reads are the only op the
+ * tiers serve yet).
+ */
+static void tier_series(struct evbuffer *out, struct cache *cache,
+			const char *name, const char *type, bool per_op,
+			const char *help,
+			uint64_t (*value)(const struct cache_tier_stats *))
+{
+	head(out, name, type, help);
+	for (int k = 0; k < cache_tiers(cache); k++) {
+		struct cache_tier_stats ts;
+
+		cache_get_tier_stats(cache, k, &ts);
+		evbuffer_add_printf(out, "%s{tier=\"%s\"%s} %" PRIu64 "\n",
+				    name, ts.name,
+				    per_op ? ",op=\"read\"" : "", value(&ts));
+	}
+}
+
+static uint64_t t_hits(const struct cache_tier_stats *t) { return t->hits; }
+static uint64_t t_misses(const struct cache_tier_stats *t) { return t->misses; }
+static uint64_t t_stale(const struct cache_tier_stats *t) { return t->stale; }
+static uint64_t t_evictions(const struct cache_tier_stats *t)
+{
+	return t->tier.evictions;
+}
+static uint64_t t_bytes(const struct cache_tier_stats *t)
+{
+	return t->tier.bytes;
+}
+static uint64_t t_entries(const struct cache_tier_stats *t)
+{
+	return t->tier.entries;
+}
+
+static void cache_metrics(struct evbuffer *out, struct cache *cache)
+{
+	struct cache_stats cs;
+
+	tier_series(out, cache, "cachefs_cache_hits_total", "counter", true,
+		    "reads served by a cache tier", t_hits);
+	tier_series(out, cache, "cachefs_cache_misses_total", "counter", true,
+		    "reads a cache tier could not serve", t_misses);
+	tier_series(out, cache, "cachefs_cache_stale_total", "counter", true,
+		    "misses where the tier held an older version", t_stale);
+	tier_series(out, cache, "cachefs_cache_evictions_total", "counter",
+		    false, "values evicted to stay within the budget",
+		    t_evictions);
+	tier_series(out, cache, "cachefs_cache_bytes", "gauge", false,
+		    "bytes a cache tier holds", t_bytes);
+	tier_series(out, cache, "cachefs_cache_entries", "gauge", false,
+		    "values a cache tier holds", t_entries);
+	cache_get_stats(cache, &cs);
+	counter(out, "cachefs_cache_fills_total",
+		"files read whole from the backend into the tiers", cs.fills);
+	counter(out, "cachefs_cache_skipped_total",
+		"reads of files over max_cached_file", cs.skipped);
+}
+
 static void op_counter(struct evbuffer *out, const struct stats *s,
 		       const char *name, const char *help, size_t offset)
 {
@@ -146,6 +206,8 @@ void metrics_render(struct ctl *c, struct evbuffer *out)
 	counter(out, "cachefs_fd_cache_evictions_total",
 		"backend descriptors closed to stay within fd_cache",
 		it.fd_evictions);
+	if (c->p.fs->cache)
+		cache_metrics(out, c->p.fs->cache);
 	if (c->p.fs->notify) {
 		struct notify_stats ns;
 

@@ -56,6 +56,23 @@ static double interval_of(struct cfs *fs)
 	return t;
 }
 
+/*
+ * One pass over every inode.  Its length is part of the staleness bound
+ * (the interval is counted from the end of a pass), so status shows it.
+ */
+static void pass(struct cfs *fs, const volatile bool *stop)
+{
+	uint64_t t0 = stats_now_ns();
+	unsigned n;
+
+	n = inode_revalidate(fs->itab, &notify_kernel, fs, stop);
+	stats_add(STAT_revalidated_inodes, n);
+	stats_inc(revalidate_passes);
+	__atomic_store_n(&fs->reval_pass_ns, stats_now_ns() - t0,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->reval_pass_inodes, n, __ATOMIC_RELAXED);
+}
+
 static void *run(void *arg)
 {
 	struct revalidator *r = arg;
@@ -80,13 +97,11 @@ static void *run(void *arg)
 			;
 		if (r->fs->data)
 			datafd_expire(r->fs->data, DATA_IDLE_NS);
+		fs_probe_backend(r->fs);
 		if (r->stop || interval_of(r->fs) <= 0)
 			continue;
 		pthread_mutex_unlock(&r->lock);
-		stats_add(STAT_revalidated_inodes,
-			  inode_revalidate(r->fs->itab, &notify_kernel, r->fs,
-					   &r->stop));
-		stats_inc(revalidate_passes);
+		pass(r->fs, &r->stop);
 		pthread_mutex_lock(&r->lock);
 	}
 	pthread_mutex_unlock(&r->lock);

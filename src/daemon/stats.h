@@ -58,7 +58,9 @@ extern const char *const fs_op_names[OP__COUNT];
 	X(peer_received, "authentic change datagrams received")            \
 	X(peer_bad, "datagrams dropped: bad HMAC, malformed or our own")   \
 	X(peer_gaps, "lost datagrams detected (cache flushed)")            \
-	X(peer_paths, "paths invalidated for peers")
+	X(peer_paths, "paths invalidated for peers")                       \
+	X(offline_served, "requests answered from the cache while the "     \
+			  "backend failed (offline)")
 
 /*
  * Latency histogram: bucket k (k < STATS_LAT_BUCKETS - 1) counts

@@ -73,6 +73,40 @@ START_TEST(test_durations)
 }
 END_TEST
 
+START_TEST(test_sizes)
+{
+	const struct option_def *od = config_find("cache_size");
+	struct config cfg;
+	char err[256], buf[64];
+
+	config_defaults(&cfg);
+	ck_assert_uint_eq(cfg.cache_size, 256u << 20);
+	ck_assert_uint_eq(cfg.max_cached_file, 1u << 20);
+	ck_assert_int_eq(set(&cfg, "cache_size", "4096", err), 0);
+	ck_assert_uint_eq(cfg.cache_size, 4096);
+	ck_assert_int_eq(set(&cfg, "cache_size", "512k", err), 0);
+	ck_assert_uint_eq(cfg.cache_size, 512u << 10);
+	ck_assert_int_eq(set(&cfg, "cache_size", "2GiB", err), 0);
+	ck_assert_uint_eq(cfg.cache_size, 2ull << 30);
+	ck_assert_int_eq(set(&cfg, "cache_size", "1T", err), 0);
+	ck_assert_uint_eq(cfg.cache_size, 1ull << 40);
+	config_format(&cfg, od, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1T");
+	ck_assert_int_eq(set(&cfg, "cache_size", "1025", err), 0);
+	config_format(&cfg, od, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1025");
+
+	const char *bad[] = { "", "-1", "1X", "1.5M", "M", "1MM", "1Mx",
+			      "99999999999999999999", "17179869184T" };
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		err[0] = '\0';
+		ck_assert_msg(set(&cfg, "cache_size", bad[k], err) == -EINVAL,
+			      "%s accepted", bad[k]);
+		ck_assert_ptr_nonnull(strstr(err, "is not a size"));
+	}
+}
+END_TEST
+
 START_TEST(test_bools_uints_enums)
 {
 	struct config cfg;
@@ -200,6 +234,7 @@ int main(void)
 	tcase_add_test(tc, test_set_live);
 	tcase_add_test(tc, test_every_option_has_help_and_default);
 	tcase_add_test(tc, test_durations);
+	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_bools_uints_enums);
 	tcase_add_test(tc, test_split_opts);
 	tcase_add_test(tc, test_split_opts_stops);

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CACHEFS_CACHE_H
+#define CACHEFS_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "tier.h"
+
+/*
+ * The cache layer between the FUSE operations and the tiers: it asks the
+ * tiers in order, serves a value only while its version is still the
+ * object's, fills the tiers from the backend on a miss, and counts hits
+ * and misses per tier and per kind.
+ *
+ * Only what the kernel does not keep comes here: the kernel answers warm
+ * stats, lookups, listings and reads itself, and the daemon sees a read
+ * only when the kernel dropped the file's pages (memory pressure, or a
+ * change found by the revalidator).
+ */
+
+#define CACHE_TIERS_MAX 4
+
+struct cache;
+
+struct cache_tier_stats {
+	const char *name;
+	struct tier_stats tier; /* the tier's own */
+	uint64_t hits, misses, stale; /* stale: held, but an old version */
+};
+
+struct cache_stats {
+	uint64_t fills;	       /* values read from the backend and stored */
+	uint64_t skipped;      /* reads of files over max_cached_file */
+	uint64_t unsettled;    /* fills not stored: the file changed meanwhile */
+	uint64_t offline_hits; /* served while the backend failed */
+};
+
+/* Files up to max_file bytes are cached. */
+int cache_new(uint64_t max_file, struct cache **out);
+/* Takes t over; tiers are asked in the order they were added. */
+int cache_add_tier(struct cache *c, struct tier *t);
+void cache_free(struct cache *c);
+
+/* Whether some tier keys values by path (so callers must give one). */
+bool cache_needs_path(const struct cache *c);
+
+/* Whether a file of this version is small enough to cache (counted). */
+bool cache_wants(struct cache *c, const struct tier_version *v);
+
+/*
+ * Read size bytes at off of a file, whose version is *v, into buf: from
+ * the first tier that holds that version, else from fd (the whole file,
+ * which then fills every tier).  path is the file's path in the mount,
+ * needed only if cache_needs_path().  Returns the bytes read or a
+ * negative errno from the backend.
+ */
+ssize_t cache_read(struct cache *c, const struct tier_version *v,
+		   const char *path, int fd, void *buf, size_t size,
+		   uint64_t off);
+
+/*
+ * The backend failed: read from any version of the file (v->dev, v->ino)
+ * the tiers still hold.  Returns the bytes read or -ENOENT.
+ */
+ssize_t cache_read_offline(struct cache *c, const struct tier_version *v,
+			   const char *path, void *buf, size_t size,
+			   uint64_t off);
+
+/* Forget everything. */
+void cache_clear(struct cache *c);
+
+int cache_tiers(const struct cache *c);
+void cache_get_tier_stats(struct cache *c, int k, struct cache_tier_stats *st);
+void cache_get_stats(struct cache *c, struct cache_stats *st);
+
+#endif

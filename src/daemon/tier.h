@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CACHEFS_TIER_H
+#define CACHEFS_TIER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * A cache tier: a store of what cachefs learnt from the backend.  A tier
+ * in this process keys a value by the object's identity on the backend
+ * (device and inode number, so renames and hard links need nothing); a
+ * shared one, by the path in the mount ("/dir/file"), which other hosts
+ * and web servers can name too.  Tiers are stores, not judges: each value
+ * comes with
+ * the version of the object it was taken from, and the cache layer
+ * (cache.h) serves a value only while that version is still the
+ * object's, so a tier can never make the daemon serve stale data; at
+ * worst it misses.
+ *
+ * Tiers: "memory" (tier_mem.c), in this process, always first.  A shared
+ * one (memcached) plugs in behind it with the same table.
+ */
+
+/* What an object was when a value was taken from it. */
+struct tier_version {
+	uint64_t dev, ino;  /* backend device and inode number */
+	uint64_t size;
+	int64_t mtime_ns, ctime_ns;
+	uint64_t gen;	    /* changes through this mount; see inode.h */
+};
+
+enum tier_kind {
+	TIER_DATA, /* the bytes of a small regular file */
+	TIER__KINDS
+};
+
+struct tier_stats {
+	uint64_t hits, misses, stores, evictions, errors;
+	uint64_t entries, bytes; /* held now */
+	uint64_t budget;	 /* bytes; 0: not bounded here */
+};
+
+struct tier;
+
+struct tier_ops {
+	const char *name;
+	bool by_path; /* keys are paths in the mount; else identities */
+	/*
+	 * Copy up to size bytes of key's value, from offset off, into buf,
+	 * and its version into *ver.  Returns the bytes copied (0 at or past
+	 * the end), -ENOENT when the tier holds no such value, or another
+	 * negative errno when the tier itself failed.
+	 */
+	ssize_t (*get)(struct tier *t, enum tier_kind kind, const char *key,
+		       struct tier_version *ver, void *buf, size_t size,
+		       uint64_t off);
+	/* Store a value (replacing any); 0 or a negative errno. */
+	int (*put)(struct tier *t, enum tier_kind kind, const char *key,
+		   const struct tier_version *ver, const void *val,
+		   size_t len);
+	/* Forget every value of key (all kinds). */
+	void (*forget)(struct tier *t, const char *key);
+	/* Forget everything. */
+	void (*clear)(struct tier *t);
+	void (*get_stats)(struct tier *t, struct tier_stats *st);
+	void (*free)(struct tier *t);
+};
+
+/* Every tier starts with this. */
+struct tier {
+	const struct tier_ops *ops;
+};
+
+/* The in-process tier: LRU within budget bytes (values, keys, overhead). */
+struct tier *tier_mem_new(uint64_t budget);
+
+#endif

@@ -1,0 +1,101 @@
+#!/bin/bash
+# The in-process tier: reads the kernel no longer holds come from memory,
+# never stale (writes through the mount and changes on the backend both
+# show), within cache_size, only for files up to max_cached_file; and with
+# offline=on a mount whose backend died still answers from what it holds,
+# shows itself degraded and fails writes cleanly.
+. "$TESTDIR/lib.sh"
+: "${CACHEFSCTL:?CACHEFSCTL must point at the cachefsctl binary}"
+cfs_setup
+cfs_dirs 1
+B=$CFS_BACKEND M=$(realpath "$CFS_MNT")
+
+tier() { "$CACHEFSCTL" -m "$1" status --json | jq ".cache.tiers[0].$2"; }
+drop_pages() { sync; echo 1 >/proc/sys/vm/drop_caches; }
+
+for i in $(seq 1 20); do head -c 2048 /dev/urandom >"$B/f$i"; done
+head -c 4096 /dev/urandom >"$B/big"
+cfs_mount "$B" "$M" "cache_size=24K,max_cached_file=3K,revalidate=200ms"
+
+# Cold: every small file is read from the backend into the tier.
+for i in 1 2 3; do cmp "$B/f$i" "$M/f$i" || cfs_fail "f$i differs"; done
+[ "$(tier "$M" stores)" -ge 3 ] || cfs_fail "nothing stored: $(tier "$M" '')"
+# The kernel drops its pages: the reads come back to the daemon, and
+# the tier answers them.
+hits=$(tier "$M" hits)
+drop_pages
+for i in 1 2 3; do cmp "$B/f$i" "$M/f$i" || cfs_fail "f$i differs from memory"; done
+[ "$(tier "$M" hits)" -ge $((hits + 3)) ] || cfs_fail "no hits: $(tier "$M" '')"
+
+# A write through the mount: the old bytes are never served again.
+printf 'new bytes' | dd of="$M/f1" conv=notrunc status=none
+drop_pages
+cmp "$B/f1" "$M/f1" || cfs_fail "stale bytes after a write through the mount"
+[ "$(tier "$M" stale)" -ge 1 ] || cfs_fail "the old value was not noticed"
+
+# A change on the backend, same size: visible within the revalidate bound.
+head -c 2048 /dev/urandom >"$B/f2.new"
+touch -d '+2 seconds' "$B/f2.new"
+mv "$B/f2.new" "$B/f2"
+fresh() { drop_pages; cmp -s "$B/f2" "$M/f2"; }
+CFS_TIMEOUT=5 cfs_wait_for fresh || cfs_fail "stale bytes after a backend change"
+printf 'same size!' | dd of="$B/f3" conv=notrunc status=none
+touch -d '+3 seconds' "$B/f3"
+fresh3() { drop_pages; cmp -s "$B/f3" "$M/f3"; }
+CFS_TIMEOUT=5 cfs_wait_for fresh3 || cfs_fail "stale bytes after an in-place backend write"
+
+# The budget holds; big files stay out.
+for i in $(seq 1 20); do cat "$M/f$i" >/dev/null; done
+cat "$M/big" >/dev/null
+bytes=$(tier "$M" bytes)
+[ "$bytes" -le $((24 * 1024)) ] || cfs_fail "tier holds $bytes bytes, budget 24K"
+[ "$(tier "$M" evictions)" -gt 0 ] || cfs_fail "no evictions within a 24K budget"
+[ "$("$CACHEFSCTL" -m "$M" status --json | jq .cache.skipped)" -ge 1 ] ||
+	cfs_fail "the 4K file was not skipped"
+"$CACHEFSCTL" -m "$M" status | grep -q "memory .*cache .* of 24.0 KiB" ||
+	cfs_fail "status does not show the memory budget"
+cfs_umount "$M"
+echo "cache: hits, no stale reads, budget $bytes/24576 bytes: ok"
+
+# Offline: B's backend is itself a mount (X) whose daemon dies; X caches
+# nothing, so every request to it fails once its daemon is gone.
+cfs_dirs 2
+X=$(realpath "$CFS_BACKEND") M2=$(realpath "$CFS_MNT")
+cfs_mount "$B" "$X" cache=off
+xpid=${CFS_PIDS[$X]}
+cfs_mount "$X" "$M2" "offline=on,file_handles=off"
+for i in 4 5 6; do cmp "$B/f$i" "$M2/f$i" || cfs_fail "f$i differs"; done
+! stat "$M2/missing" 2>/dev/null || cfs_fail "missing exists"
+[ "$("$CACHEFSCTL" -m "$M2" status --json | jq -r .state)" = ok ] ||
+	cfs_fail "degraded before the backend failed"
+exec 3<"$M2/f5" # the kernel keeps this inode, whatever happens to its name
+
+kill -9 "$xpid"
+wait "$xpid" 2>/dev/null || true
+unset "CFS_PIDS[$X]"
+! stat "$X" >/dev/null 2>&1 || cfs_fail "the backend mount still answers"
+# Reads the kernel no longer holds, and the attributes it asks again after
+# them, come from memory.
+drop_pages
+cmp "$B/f4" "$M2/f4" || cfs_fail "offline read of f4"
+[ "$(stat -c %s "$M2/f4")" = 2048 ] || cfs_fail "offline stat of f4"
+# Names the kernel forgot: from what the daemon remembers.
+for f in f5 missing; do
+	"$CACHEFSCTL" -m "$M2" invalidate "$M2/$f" >/dev/null ||
+		cfs_fail "cannot invalidate $f"
+done
+cmp "$B/f5" "$M2/f5" || cfs_fail "offline lookup and read of f5"
+! stat "$M2/missing" 2>/dev/null || cfs_fail "offline: missing exists"
+exec 3<&-
+if echo x >>"$M2/f6" 2>"$CFS_TMP/w.err"; then
+	cfs_fail "a write succeeded with the backend down"
+fi
+[ "$("$CACHEFSCTL" -m "$M2" status --json | jq -r .state)" = degraded ] ||
+	cfs_fail "status does not show the mount degraded"
+"$CACHEFSCTL" -m "$M2" status | grep -q ": degraded" ||
+	cfs_fail "cachefsctl status does not say degraded"
+served=$("$CACHEFSCTL" -m "$M2" stats --json | jq .counters.offline_served)
+[ "$served" -ge 4 ] || cfs_fail "offline_served is $served"
+cfs_umount "$M2"
+fusermount3 -uz "$X"
+echo "cache: offline: $served requests served from memory; a write: $(cat "$CFS_TMP/w.err"): ok"

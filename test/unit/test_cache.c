@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The in-process tier (budget, LRU, ranges) and the cache layer above it
+ * (versions decide what is served; fills from a real file).
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "tier.h"
+
+static const struct tier_version V1 = { .dev = 1, .ino = 7, .size = 5 };
+
+START_TEST(test_mem_get_put_range)
+{
+	struct tier *t = tier_mem_new(1 << 20);
+	struct tier_version v;
+	struct tier_stats st;
+	char buf[16];
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(t->ops->get(t, TIER_DATA, "k", &v, buf, 16, 0),
+			 -ENOENT);
+	ck_assert_int_eq(t->ops->put(t, TIER_DATA, "k", &V1, "hello", 5), 0);
+	ck_assert_int_eq(t->ops->get(t, TIER_DATA, "k", &v, buf, 16, 0), 5);
+	ck_assert(memcmp(buf, "hello", 5) == 0);
+	ck_assert_uint_eq(v.ino, 7);
+	/* a range, and past the end */
+	ck_assert_int_eq(t->ops->get(t, TIER_DATA, "k", &v, buf, 2, 3), 2);
+	ck_assert(memcmp(buf, "lo", 2) == 0);
+	ck_assert_int_eq(t->ops->get(t, TIER_DATA, "k", &v, buf, 16, 5), 0);
+	ck_assert_int_eq(t->ops->get(t, TIER_DATA, "k", &v, buf, 16, 99), 0);
+	/* replace, then forget */
+	ck_assert_int_eq(t->ops->put(t, TIER_DATA, "k", &V1, "bye", 3), 0);
+	ck_assert_int_eq(t->ops->get(t, TIER_DATA, "k", &v, buf, 16, 0), 3);
+	t->ops->get_stats(t, &st);
+	ck_assert_uint_eq(st.entries, 1);
+	t->ops->forget(t, "k");
+	ck_assert_int_eq(t->ops->get(t, TIER_DATA, "k", &v, buf, 16, 0),
+			 -ENOENT);
+	t->ops->get_stats(t, &st);
+	ck_assert_uint_eq(st.entries, 0);
+	ck_assert_uint_eq(st.bytes, 0);
+	ck_assert_uint_eq(st.hits, 5);
+	ck_assert_uint_eq(st.misses, 2);
+	t->ops->free(t);
+}
+END_TEST
+
+START_TEST(test_mem_budget_lru)
+{
+	enum { VAL = 1000, BUDGET = 10 * 1024 };
+	struct tier *t = tier_mem_new(BUDGET);
+	char val[VAL], key[16], buf[4];
+	struct tier_version v;
+	struct tier_stats st;
+
+	memset(val, 'x', sizeof(val));
+	for (int k = 0; k < 100; k++) {
+		snprintf(key, sizeof(key), "f%d", k);
+		ck_assert_int_eq(t->ops->put(t, TIER_DATA, key, &V1, val, VAL),
+				 0);
+		/* f0 stays the most recently used */
+		ck_assert_int_ge(t->ops->get(t, TIER_DATA, "f0", &v, buf, 4, 0),
+				 0);
+		t->ops->get_stats(t, &st);
+		ck_assert_uint_le(st.bytes, BUDGET);
+	}
+	t->ops->get_stats(t, &st);
+	ck_assert_uint_gt(st.evictions, 80);
+	ck_assert_uint_ge(st.entries, 5);
+	ck_assert_int_ge(t->ops->get(t, TIER_DATA, "f0", &v, buf, 4, 0), 0);
+	ck_assert_int_eq(t->ops->get(t, TIER_DATA, "f1", &v, buf, 4, 0),
+			 -ENOENT);
+	ck_assert_int_ge(t->ops->get(t, TIER_DATA, "f99", &v, buf, 4, 0), 0);
+	/* larger than the whole budget: refused, nothing evicted */
+	{
+		char *big = calloc(1, BUDGET);
+
+		ck_assert_int_eq(t->ops->put(t, TIER_DATA, "big", &V1, big,
+					     BUDGET),
+				 -EFBIG);
+		free(big);
+	}
+	ck_assert_int_ge(t->ops->get(t, TIER_DATA, "f99", &v, buf, 4, 0), 0);
+	t->ops->clear(t);
+	t->ops->get_stats(t, &st);
+	ck_assert_uint_eq(st.entries, 0);
+	ck_assert_uint_eq(st.bytes, 0);
+	t->ops->free(t);
+}
+END_TEST
+
+/* A file with content, and its version as the cache layer takes it. */
+static int make_file(const char *content, struct tier_version *v,
+		     uint64_t gen)
+{
+	char path[] = "/tmp/cachefs-test-cache.XXXXXX";
+	struct stat st;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(fd, content, strlen(content)),
+			 (ssize_t)strlen(content));
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	v->dev = st.st_dev;
+	v->ino = st.st_ino;
+	v->size = (uint64_t)st.st_size;
+	v->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+	v->ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+	v->gen = gen;
+	return fd;
+}
+
+START_TEST(test_cache_versions)
+{
+	struct cache_tier_stats ts;
+	struct cache_stats cs;
+	struct tier_version v, newer;
+	struct cache *c;
+	char buf[64];
+	int fd;
+
+	ck_assert_int_eq(cache_new(1024, &c), 0);
+	ck_assert_int_eq(cache_add_tier(c, tier_mem_new(1 << 20)), 0);
+	ck_assert(!cache_needs_path(c));
+	fd = make_file("first content", &v, 3);
+	ck_assert(cache_wants(c, &v));
+
+	/* a miss fills, the next read hits, in range */
+	ck_assert_int_eq(cache_read(c, &v, NULL, fd, buf, 5, 0), 5);
+	ck_assert(memcmp(buf, "first", 5) == 0);
+	ck_assert_int_eq(cache_read(c, &v, NULL, fd, buf, 64, 6), 7);
+	ck_assert(memcmp(buf, "content", 7) == 0);
+	cache_get_tier_stats(c, 0, &ts);
+	ck_assert_uint_eq(ts.misses, 1);
+	ck_assert_uint_eq(ts.hits, 1);
+
+	/* the file changes; a hit now would be stale */
+	ck_assert_int_eq(pwrite(fd, "FIRST", 5, 0), 5);
+	newer = v;
+	newer.gen = 4; /* as after a write through the mount */
+	ck_assert_int_eq(cache_read(c, &newer, NULL, fd, buf, 5, 0), 5);
+	ck_assert(memcmp(buf, "FIRST", 5) == 0);
+	cache_get_tier_stats(c, 0, &ts);
+	ck_assert_uint_eq(ts.stale, 1);
+
+	/* offline: any version of the same inode will do */
+	ck_assert_int_eq(cache_read_offline(c, &v, NULL, buf, 5, 0), 5);
+	ck_assert(memcmp(buf, "FIRST", 5) == 0);
+	newer.ino++;
+	ck_assert_int_eq(cache_read_offline(c, &newer, NULL, buf, 5, 0),
+			 -ENOENT);
+
+	/* too big to cache: counted, refused */
+	v.size = 4096;
+	ck_assert(!cache_wants(c, &v));
+	cache_get_stats(c, &cs);
+	ck_assert_uint_eq(cs.skipped, 1);
+	ck_assert_uint_eq(cs.fills, 2);
+	ck_assert_uint_eq(cs.offline_hits, 1);
+
+	/* a failing backend: the error, nothing stored */
+	ck_assert_int_eq(cache_read(c, &newer, NULL, -1, buf, 5, 0), -EBADF);
+	cache_clear(c);
+	cache_get_tier_stats(c, 0, &ts);
+	ck_assert_uint_eq(ts.tier.entries, 0);
+	close(fd);
+	cache_free(c);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("cache");
+	TCase *tc = tcase_create("cache");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_mem_get_put_range);
+	tcase_add_test(tc, test_mem_budget_lru);
+	tcase_add_test(tc, test_cache_versions);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
