@@ -545,7 +545,9 @@ static void print_status(json_t *s, json_t *defaults)
 	printf(", files up to ");
 	print_bytes((uint64_t)jint(cache, "max_cached_file"));
 	printf("\n");
-	printf("  %-12s cache ", "memory");
+	printf("  %-12s budget ", "memory");
+	print_bytes((uint64_t)jint(mem, "budget"));
+	printf(": cache ");
 	print_bytes((uint64_t)jint(mem, "cache_bytes"));
 	printf(" of ");
 	print_bytes((uint64_t)jint(mem, "cache_budget"));

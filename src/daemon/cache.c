@@ -252,6 +252,12 @@ void cache_clear(struct cache *c)
 		c->tiers[k]->ops->clear(c->tiers[k]);
 }
 
+void cache_set_budget(struct cache *c, uint64_t budget)
+{
+	if (c->ntiers)
+		c->tiers[0]->ops->set_budget(c->tiers[0], budget);
+}
+
 int cache_tiers(const struct cache *c)
 {
 	return c->ntiers;

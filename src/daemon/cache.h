@@ -71,6 +71,9 @@ ssize_t cache_read_offline(struct cache *c, const struct tier_version *v,
 /* Forget everything. */
 void cache_clear(struct cache *c);
 
+/* The in-process (first) tier's budget, in bytes. */
+void cache_set_budget(struct cache *c, uint64_t budget);
+
 int cache_tiers(const struct cache *c);
 void cache_get_tier_stats(struct cache *c, int k, struct cache_tier_stats *st);
 void cache_get_stats(struct cache *c, struct cache_stats *st);

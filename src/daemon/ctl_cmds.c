@@ -247,9 +247,14 @@ static json_t *memory_json(struct cfs *fs, uint64_t inodes)
 		bytes = ts.tier.bytes;
 		budget = ts.tier.budget;
 	}
-	return json_pack("{s:I, s:I, s:I, s:I}", "cache_bytes",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "budget",
+			 (json_int_t)fs->cfg->cache_size, "cache_bytes",
 			 (json_int_t)bytes, "cache_budget", (json_int_t)budget,
-			 "table_bytes", (json_int_t)table, "table_per_inode",
+			 "table_bytes", (json_int_t)table, "table_budget",
+			 (json_int_t)(fs->cfg->cache_size
+					      ? FS_TABLE_SHARE(fs->cfg->cache_size)
+					      : 0),
+			 "table_per_inode",
 			 (json_int_t)(inodes ? table / inodes : 0));
 }
 

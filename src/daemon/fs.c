@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +375,25 @@ static bool offline(struct cfs *fs, int err)
 {
 	return err < 0 && backend_down(-err) &&
 	       __atomic_load_n(&fs->cfg->offline, __ATOMIC_RELAXED);
+}
+
+void fs_balance_memory(struct cfs *fs)
+{
+	uint64_t *trimmed_at = &fs->table_trimmed_at;
+	uint64_t budget = fs->cfg->cache_size, table;
+
+	if (!fs->cache)
+		return;
+	table = inode_table_bytes(fs->itab);
+	cache_set_budget(fs->cache,
+			 budget - (table < FS_TABLE_SHARE(budget)
+					   ? table
+					   : FS_TABLE_SHARE(budget)));
+	/* give what the table freed back to the system, not to malloc */
+	if (table + (16u << 20) < *trimmed_at)
+		malloc_trim(0);
+	if (table + (16u << 20) < *trimmed_at || table > *trimmed_at)
+		*trimmed_at = table;
 }
 
 void fs_probe_backend(struct cfs *fs)

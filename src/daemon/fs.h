@@ -30,6 +30,7 @@ struct cfs {
 	uint64_t backend_failures; /* atomic: requests it failed */
 	uint64_t reval_pass_ns;	   /* atomic: the revalidator's last pass */
 	uint64_t reval_pass_inodes; /* atomic: inodes it checked */
+	uint64_t table_trimmed_at;  /* fs_balance_memory()'s own */
 	bool no_open; /* the kernel sends no OPEN/FLUSH/RELEASE; set by init */
 	uint64_t open_files; /* atomic */
 	uint64_t open_dirs;  /* atomic */
@@ -56,6 +57,15 @@ fuse_ino_t fs_ino_of(struct cfs *fs, struct inode *i);
  * the number of inodes invalidated or a negative errno.
  */
 int fs_forget_kernel_cache(struct cfs *fs);
+
+/*
+ * cache_size bounds what the daemon holds for caching: the inode table
+ * may take up to three quarters of it (beyond, revalidation makes the
+ * kernel forget names), the in-process tier the rest.  Rebalances the
+ * tier's share; from the revalidator.
+ */
+#define FS_TABLE_SHARE(budget) ((budget) / 4 * 3)
+void fs_balance_memory(struct cfs *fs);
 
 /* Whether the backend root answers again; clears fs->degraded if so. */
 void fs_probe_backend(struct cfs *fs);

@@ -85,6 +85,7 @@ struct inode_table {
 	uint64_t names;			   /* dname entries */
 	uint64_t bytes;			   /* inodes, handles and names */
 	uint64_t names_max;		   /* trimmed back to by revalidation */
+	uint64_t bytes_max;		   /* the same for bytes */
 	unsigned fds_cached;		   /* evictable or borrowed fds */
 	unsigned fds_pinned;
 	uint64_t inodes, fd_hits, fd_misses, fd_evictions;
@@ -347,6 +348,7 @@ int inode_table_new(int root_fd, unsigned fd_cache, bool use_handles,
 	t->inodes = 1;
 	t->bytes = inode_bytes(t->root);
 	t->names_max = UINT64_MAX;
+	t->bytes_max = UINT64_MAX;
 	*out = t;
 	return 0;
 
@@ -1056,19 +1058,84 @@ static struct inode *pin_next(struct inode_table *t, struct inode *i,
  * invariant holds).  Entries the kernel dropped on its own, which it never
  * reports, cannot pile up without bound this way.
  */
-static void trim_names(struct inode_table *t,
-		       const struct inode_change_ops *ops, void *arg)
+/*
+ * Memory an inode holds, give or take its handle: what forgetting a name
+ * is expected to free once the kernel forgets the inode too.
+ */
+#define INODE_BYTES_EST (sizeof(struct inode) + 32)
+
+/*
+ * Whether a name of dir leads to a directory the table holds: forgetting
+ * it would make the kernel drop that directory's whole subtree.  Caller
+ * holds t->lock.
+ */
+static bool do_has_subdirs(struct inode_table *t, const struct inode *dir)
+{
+	const struct dname *d, *tmp;
+	struct inode_key key = { .dev = dir->key.dev };
+	struct inode *i;
+
+	HASH_ITER(hh, dir->names, d, tmp) {
+		if (d->ino == 0 || d->ino == INODE_INO_UNKNOWN)
+			continue;
+		key.ino = d->ino;
+		HASH_FIND(hh, t->hash, &key, sizeof(key), i);
+		if (i && S_ISDIR(i->type))
+			return true;
+	}
+	return false;
+}
+
+/* Names of dir that lead to an inode.  Caller holds t->lock. */
+static uint64_t do_names_inodes(const struct inode *dir)
+{
+	const struct dname *d, *tmp;
+	uint64_t n = 0;
+
+	HASH_ITER(hh, dir->names, d, tmp)
+		n += d->ino != 0;
+	return n;
+}
+
+/*
+ * Whether the table holds more than its bounds allow, less a tenth of
+ * each with slack > 0, once gone more bytes are freed.  Caller holds
+ * t->lock.
+ */
+static bool do_over(const struct inode_table *t, uint64_t gone, int slack)
+{
+	uint64_t names = slack ? t->names_max - t->names_max / slack
+			       : t->names_max;
+	uint64_t bytes = slack ? t->bytes_max - t->bytes_max / slack
+			       : t->bytes_max;
+
+	return t->names > names ||
+	       (t->bytes > gone ? t->bytes - gone : 0) > bytes;
+}
+
+/*
+ * Forget names, oldest directories first, until the table is a tenth
+ * below its bounds.  With leaves_only, only directories without
+ * subdirectories the table holds, so that whole subtrees go only when
+ * the leaves were not enough.  Returns whether it is still over.
+ */
+static bool trim_names(struct inode_table *t,
+		       const struct inode_change_ops *ops, void *arg,
+		       bool leaves_only)
 {
 	struct inode *i = pin_first(t);
+	uint64_t gone = 0;
+	bool done = false;
 
 	while (i) {
 		char **list = NULL;
 		size_t n = 0;
-		bool done;
 
 		pthread_mutex_lock(&t->lock);
-		done = t->names <= t->names_max - t->names_max / 10;
-		if (!done && i->names) {
+		done = !do_over(t, gone, 10);
+		if (!done && i->names &&
+		    !(leaves_only && do_has_subdirs(t, i))) {
+			gone += do_names_inodes(i) * INODE_BYTES_EST;
 			list = do_copy_names(i, &n);
 			do_free_names(t, i);
 			i->names_valid = false;
@@ -1081,6 +1148,14 @@ static void trim_names(struct inode_table *t,
 		free(list);
 		i = pin_next(t, i, done);
 	}
+	return !done;
+}
+
+void inode_table_set_bytes_max(struct inode_table *t, uint64_t max)
+{
+	pthread_mutex_lock(&t->lock);
+	t->bytes_max = max ? max : UINT64_MAX;
+	pthread_mutex_unlock(&t->lock);
 }
 
 void inode_table_set_names_max(struct inode_table *t, uint64_t max)
@@ -1109,10 +1184,10 @@ unsigned inode_revalidate(struct inode_table *t,
 	bool over;
 
 	pthread_mutex_lock(&t->lock);
-	over = t->names > t->names_max;
+	over = do_over(t, 0, 0);
 	pthread_mutex_unlock(&t->lock);
-	if (over)
-		trim_names(t, ops, arg);
+	if (over && trim_names(t, ops, arg, true))
+		trim_names(t, ops, arg, false);
 	for (i = pin_first(t); i; i = pin_next(t, i, *stop)) {
 		revalidate_one(t, i, ops, arg);
 		n++;

@@ -183,6 +183,13 @@ uint64_t inode_table_names(struct inode_table *t);
  */
 void inode_table_set_names_max(struct inode_table *t, uint64_t max);
 
+/*
+ * At most max bytes (inode_table_bytes(); 0: no bound): past it
+ * inode_revalidate() trims names the same way, so that the kernel forgets
+ * their inodes and the table frees them.
+ */
+void inode_table_set_bytes_max(struct inode_table *t, uint64_t max);
+
 /* Memory held by the table: inodes, their handles and the names. */
 uint64_t inode_table_bytes(struct inode_table *t);
 

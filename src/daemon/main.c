@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,6 +490,11 @@ int main(int argc, char **argv)
 	}
 	if (cfg.cache_size && start_cache(&fs) < 0)
 		goto out_itab;
+	if (cfg.cache_size)
+		inode_table_set_bytes_max(fs.itab,
+					  FS_TABLE_SHARE(cfg.cache_size));
+	/* few arenas: freed table memory can go back to the system */
+	mallopt(M_ARENA_MAX, 4);
 	if (!inode_table_uses_handles(fs.itab))
 		log_warning("backend '%s': no file handles; holding one "
 			    "descriptor per inode (limit %llu)",

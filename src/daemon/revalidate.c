@@ -98,6 +98,7 @@ static void *run(void *arg)
 		if (r->fs->data)
 			datafd_expire(r->fs->data, DATA_IDLE_NS);
 		fs_probe_backend(r->fs);
+		fs_balance_memory(r->fs);
 		if (r->stop || interval_of(r->fs) <= 0)
 			continue;
 		pthread_mutex_unlock(&r->lock);

@@ -65,6 +65,8 @@ struct tier_ops {
 	/* Forget everything. */
 	void (*clear)(struct tier *t);
 	void (*get_stats)(struct tier *t, struct tier_stats *st);
+	/* A new budget in bytes (0: unbounded), evicting down to it. */
+	void (*set_budget)(struct tier *t, uint64_t budget);
 	void (*free)(struct tier *t);
 };
 

@@ -204,6 +204,19 @@ static void mem_get_stats(struct tier *t, struct tier_stats *st)
 	pthread_mutex_unlock(&m->lock);
 }
 
+static void mem_set_budget(struct tier *t, uint64_t budget)
+{
+	struct tier_mem *m = mem_of(t);
+
+	pthread_mutex_lock(&m->lock);
+	m->budget = budget;
+	while (m->head && m->st.bytes > m->budget) {
+		do_delete(m, m->head);
+		m->st.evictions++;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 static void mem_free(struct tier *t)
 {
 	struct tier_mem *m = mem_of(t);
@@ -223,6 +236,7 @@ static const struct tier_ops mem_ops = {
 	.forget = mem_forget,
 	.clear = mem_clear,
 	.get_stats = mem_get_stats,
+	.set_budget = mem_set_budget,
 	.free = mem_free,
 };
 

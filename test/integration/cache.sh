@@ -52,10 +52,31 @@ bytes=$(tier "$M" bytes)
 [ "$(tier "$M" evictions)" -gt 0 ] || cfs_fail "no evictions within a 24K budget"
 [ "$("$CACHEFSCTL" -m "$M" status --json | jq .cache.skipped)" -ge 1 ] ||
 	cfs_fail "the 4K file was not skipped"
-"$CACHEFSCTL" -m "$M" status | grep -q "memory .*cache .* of 24.0 KiB" ||
+"$CACHEFSCTL" -m "$M" status | grep -q "memory .*budget 24.0 KiB: cache " ||
 	cfs_fail "status does not show the memory budget"
 cfs_umount "$M"
 echo "cache: hits, no stale reads, budget $bytes/24576 bytes: ok"
+
+# The inode table stays within three quarters of cache_size too: past it
+# the kernel is told to forget names, and the table frees their inodes.
+mkdir "$B/many"
+for d in $(seq 1 20); do
+	mkdir "$B/many/d$d"
+	for f in $(seq 1 40); do : >"$B/many/d$d/f$f"; done
+done
+cfs_mount "$B" "$M" "cache_size=128K,revalidate=100ms"
+mem() { "$CACHEFSCTL" -m "$M" status --json | jq ".memory.$1"; }
+stat "$M"/many/d*/f* >/dev/null || cfs_fail "stat of 800 files"
+within_budget() { table=$(mem table_bytes); [ "$table" -le "$(mem table_budget)" ]; }
+CFS_TIMEOUT=10 cfs_wait_for within_budget ||
+	cfs_fail "inode table $(mem table_bytes) bytes, budget $(mem table_budget)"
+# leaves first: trimming stops near the budget, not at an empty table
+[ "$table" -ge $(($(mem table_budget) / 4)) ] ||
+	cfs_fail "trimmed down to $table bytes, budget $(mem table_budget)"
+n=$(stat -c %n "$M"/many/d*/f* | wc -l)
+[ "$n" = 800 ] || cfs_fail "$n of 800 files after trimming"
+echo "cache: 800 inodes, table trimmed to $table bytes (budget $(mem table_budget)): ok"
+cfs_umount "$M"
 
 # Offline: B's backend is itself a mount (X) whose daemon dies; X caches
 # nothing, so every request to it fails once its daemon is gone.
