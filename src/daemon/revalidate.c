@@ -17,6 +17,7 @@
  * network backend writes the file back and shows it to other clients.
  */
 #define DATA_IDLE_NS 1000000000u
+#define HOUSEKEEPING_NS 1000000000u /* expiry, backend probe, memory */
 
 struct revalidator {
 	struct cfs *fs;
@@ -73,37 +74,74 @@ static void pass(struct cfs *fs, const volatile bool *stop)
 	__atomic_store_n(&fs->reval_pass_inodes, n, __ATOMIC_RELAXED);
 }
 
+/* Wait until ns (CLOCK_MONOTONIC) or a stop; caller holds r->lock. */
+static void wait_until(struct revalidator *r, uint64_t ns)
+{
+	struct timespec until = {
+		.tv_sec = (time_t)(ns / 1000000000u),
+		.tv_nsec = (long)(ns % 1000000000u),
+	};
+
+	while (!r->stop &&
+	       pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT)
+		;
+}
+
+/* CPU time of the calling thread, ns. */
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Housekeeping every second; a pass every revalidate interval, counted
+ * from the end of the last one, and never sooner than the CPU time that
+ * pass took: on a tree so large that checking it outlasts the interval,
+ * the revalidator keeps to half a core, and the bound grows to about
+ * twice a pass (status shows how long one takes).  Time spent waiting
+ * (a slow backend, the kernel dropping pages) does not count.
+ */
 static void *run(void *arg)
 {
 	struct revalidator *r = arg;
-	struct timespec until;
+	uint64_t next_pass = 0, now, t0, busy;
 	double t;
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
+		now = stats_now_ns();
 		t = interval_of(r->fs);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		/* off (0): look again for a new setting once a second */
-		t = t > 0 ? t : 1;
-		until.tv_sec += (time_t)t;
-		until.tv_nsec += (long)((t - (double)(time_t)t) * 1e9);
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-		while (!r->stop &&
-		       pthread_cond_timedwait(&r->cond, &r->lock, &until) !=
-			       ETIMEDOUT)
-			;
+		if (t > 0 && !next_pass)
+			next_pass = now + (uint64_t)(t * 1e9);
+		wait_until(r, next_pass && next_pass < now + HOUSEKEEPING_NS
+				      ? next_pass
+				      : now + HOUSEKEEPING_NS);
+		if (r->stop)
+			break;
 		if (r->fs->data)
 			datafd_expire(r->fs->data, DATA_IDLE_NS);
 		fs_probe_backend(r->fs);
 		fs_balance_memory(r->fs);
-		if (r->stop || interval_of(r->fs) <= 0)
+		t = interval_of(r->fs);
+		now = stats_now_ns();
+		if (t <= 0) {
+			next_pass = 0;
 			continue;
+		}
+		if (!next_pass || now < next_pass)
+			continue; /* just switched on: next_pass set at the top */
 		pthread_mutex_unlock(&r->lock);
+		t0 = cpu_ns();
 		pass(r->fs, &r->stop);
+		busy = cpu_ns() - t0;
+		now = stats_now_ns();
 		pthread_mutex_lock(&r->lock);
+		next_pass = now + ((uint64_t)(t * 1e9) > busy
+					   ? (uint64_t)(t * 1e9)
+					   : busy);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
