@@ -368,6 +368,14 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 	return *out ? 0 : -ENOMEM;
 }
 
+/* A counter kept outside stats.c, as counted since the last reset. */
+static void since(json_t *counters, const char *name, uint64_t now,
+		  uint64_t base)
+{
+	json_object_set_new(counters, name,
+			    json_integer((json_int_t)(now - base)));
+}
+
 static int cmd_stats(struct ctl *c, json_t *args, json_t **out, char *err,
 		     size_t errlen)
 {
@@ -409,25 +417,15 @@ static int cmd_stats(struct ctl *c, json_t *args, json_t **out, char *err,
 			counters, stats_counters[k].name,
 			json_integer((json_int_t) * (uint64_t *)((char *)&s +
 					stats_counters[k].offset)));
-	/* c->fd_base as it was before this request's reset */
-	json_object_set_new(counters, "fd_cache_hits",
-			    json_integer((json_int_t)(it.fd_hits - base.fd_hits)));
-	json_object_set_new(
-		counters, "fd_cache_misses",
-		json_integer((json_int_t)(it.fd_misses - base.fd_misses)));
-	json_object_set_new(
-		counters, "fd_cache_evictions",
-		json_integer((json_int_t)(it.fd_evictions - base.fd_evictions)));
+	/* the bases as they were before this request's reset */
+	since(counters, "fd_cache_hits", it.fd_hits, base.fd_hits);
+	since(counters, "fd_cache_misses", it.fd_misses, base.fd_misses);
+	since(counters, "fd_cache_evictions", it.fd_evictions,
+	      base.fd_evictions);
 	if (c->p.fs->notify) {
-		json_object_set_new(
-			counters, "notify_sent",
-			json_integer((json_int_t)(ns.sent - nbase.sent)));
-		json_object_set_new(
-			counters, "notify_errors",
-			json_integer((json_int_t)(ns.errors - nbase.errors)));
-		json_object_set_new(
-			counters, "notify_too_long",
-			json_integer((json_int_t)(ns.too_long - nbase.too_long)));
+		since(counters, "notify_sent", ns.sent, nbase.sent);
+		since(counters, "notify_errors", ns.errors, nbase.errors);
+		since(counters, "notify_too_long", ns.too_long, nbase.too_long);
 	}
 	*out = json_pack("{s:o, s:o, s:o, s:o, s:o, s:b}", "ops", ops,
 			 "errors", errs, "counters", counters, "cache",

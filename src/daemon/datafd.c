@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <uthash.h>
+#include <utlist.h>
 
 #define CLOSE_BATCH 32 /* descriptors closed per pass outside the lock */
 
@@ -40,7 +41,7 @@ struct datafd_cache {
 
 	/* protected by lock */
 	struct datafd *hash;
-	struct datafd *lru_head, *lru_tail; /* head: least recently used */
+	struct datafd *lru; /* utlist: head least recently used */
 	unsigned cached; /* hashed and not kept */
 	uint64_t open, writable, kept;
 	uint64_t hits, misses, evictions, expired;
@@ -52,30 +53,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void lru_unlink(struct datafd_cache *c, struct datafd *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->lru_head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->lru_tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_append(struct datafd_cache *c, struct datafd *e)
-{
-	e->next = NULL;
-	e->prev = c->lru_tail;
-	if (c->lru_tail)
-		c->lru_tail->next = e;
-	else
-		c->lru_head = e;
-	c->lru_tail = e;
 }
 
 static bool in_lru(const struct datafd *e)
@@ -106,7 +83,7 @@ static void do_unhash(struct datafd_cache *c, struct datafd *e,
 		      struct doomed *d)
 {
 	if (in_lru(e))
-		lru_unlink(c, e);
+		DL_DELETE(c->lru, e);
 	HASH_DEL(c->hash, e);
 	e->hashed = false;
 	if (!e->kept)
@@ -129,8 +106,8 @@ static void close_doomed(struct doomed *d)
 /* Evict down to the bound, a batch at a time.  Caller holds c->lock. */
 static void do_trim(struct datafd_cache *c, struct doomed *d)
 {
-	while (c->cached > c->max && c->lru_head && d->n < CLOSE_BATCH) {
-		do_unhash(c, c->lru_head, d);
+	while (c->cached > c->max && c->lru && d->n < CLOSE_BATCH) {
+		do_unhash(c, c->lru, d);
 		c->evictions++;
 	}
 }
@@ -177,7 +154,7 @@ static struct datafd *do_find(struct datafd_cache *c, struct inode *i)
 static void do_borrow(struct datafd_cache *c, struct datafd *e)
 {
 	if (in_lru(e))
-		lru_unlink(c, e);
+		DL_DELETE(c->lru, e);
 	e->users++;
 }
 
@@ -270,7 +247,7 @@ void datafd_install(struct datafd_cache *c, struct inode *i, int fd)
 	c->open++;
 	c->writable++;
 	c->cached++;
-	lru_append(c, e);
+	DL_APPEND(c->lru, e);
 	do_trim(c, &d);
 	pthread_mutex_unlock(&c->lock);
 	close_doomed(&d);
@@ -287,7 +264,7 @@ void datafd_put(struct datafd_cache *c, struct datafd *e)
 			do_forget_entry(c, e);
 			d.e[d.n++] = e;
 		} else if (!e->kept) {
-			lru_append(c, e);
+			DL_APPEND(c->lru, e);
 			do_trim(c, &d);
 		}
 	}
@@ -343,7 +320,7 @@ unsigned datafd_expire(struct datafd_cache *c, uint64_t idle_ns)
 
 		d.n = 0;
 		pthread_mutex_lock(&c->lock);
-		for (e = c->lru_head; e && d.n < CLOSE_BATCH; e = next) {
+		for (e = c->lru; e && d.n < CLOSE_BATCH; e = next) {
 			next = e->next;
 			if (now - e->used < idle_ns)
 				break; /* the rest were used later */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <uthash.h>
+#include <utlist.h>
 
 #define MAX_MOUNTS 64
 #define EVICT_BATCH 16 /* descriptors closed per eviction pass */
@@ -80,7 +81,7 @@ struct inode_table {
 
 	/* protected by lock */
 	struct inode *hash;
-	struct inode *lru_head, *lru_tail; /* head: least recently used */
+	struct inode *lru; /* utlist: head least recently used */
 	struct inode *all_head, *all_tail; /* every inode, for revalidation */
 	uint64_t names;			   /* dname entries */
 	uint64_t bytes;			   /* inodes, handles and names */
@@ -97,26 +98,12 @@ struct inode_table {
 
 static void lru_unlink(struct inode_table *t, struct inode *i)
 {
-	if (i->lru_prev)
-		i->lru_prev->lru_next = i->lru_next;
-	else if (t->lru_head == i)
-		t->lru_head = i->lru_next;
-	if (i->lru_next)
-		i->lru_next->lru_prev = i->lru_prev;
-	else if (t->lru_tail == i)
-		t->lru_tail = i->lru_prev;
-	i->lru_prev = i->lru_next = NULL;
+	DL_DELETE2(t->lru, i, lru_prev, lru_next);
 }
 
 static void lru_append(struct inode_table *t, struct inode *i)
 {
-	i->lru_next = NULL;
-	i->lru_prev = t->lru_tail;
-	if (t->lru_tail)
-		t->lru_tail->lru_next = i;
-	else
-		t->lru_head = i;
-	t->lru_tail = i;
+	DL_APPEND2(t->lru, i, lru_prev, lru_next);
 }
 
 /*
@@ -129,8 +116,8 @@ static int do_evict(struct inode_table *t, unsigned n, int *fds)
 
 	if (n > EVICT_BATCH)
 		n = EVICT_BATCH;
-	while ((unsigned)k < n && t->lru_head) {
-		struct inode *i = t->lru_head;
+	while ((unsigned)k < n && t->lru) {
+		struct inode *i = t->lru;
 
 		lru_unlink(t, i);
 		fds[k++] = i->fd;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
+#include <utlist.h>
 
 struct mem_entry {
 	UT_hash_handle hh;
@@ -28,7 +29,7 @@ struct tier_mem {
 
 	/* protected by lock */
 	struct mem_entry *hash;
-	struct mem_entry *head, *tail;
+	struct mem_entry *lru; /* utlist: head least recently used */
 	struct tier_stats st;
 };
 
@@ -42,35 +43,11 @@ static size_t entry_bytes(const struct mem_entry *e)
 	return sizeof(*e) + e->keylen + e->len;
 }
 
-static void lru_unlink(struct tier_mem *m, struct mem_entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		m->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		m->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_append(struct tier_mem *m, struct mem_entry *e)
-{
-	e->next = NULL;
-	e->prev = m->tail;
-	if (m->tail)
-		m->tail->next = e;
-	else
-		m->head = e;
-	m->tail = e;
-}
-
 /* Caller holds m->lock. */
 static void do_delete(struct tier_mem *m, struct mem_entry *e)
 {
 	HASH_DEL(m->hash, e);
-	lru_unlink(m, e);
+	DL_DELETE(m->lru, e);
 	m->st.entries--;
 	m->st.bytes -= entry_bytes(e);
 	free(e);
@@ -120,8 +97,8 @@ static ssize_t mem_get(struct tier *t, enum tier_kind kind, const char *key_str,
 		return -ENOENT;
 	}
 	m->st.hits++;
-	lru_unlink(m, e);
-	lru_append(m, e);
+	DL_DELETE(m->lru, e);
+	DL_APPEND(m->lru, e);
 	*ver = e->ver;
 	if (off < e->len) {
 		n = e->len - off < size ? e->len - off : size;
@@ -157,12 +134,12 @@ static int mem_put(struct tier *t, enum tier_kind kind, const char *key_str,
 	HASH_FIND(hh, m->hash, key, keylen, old);
 	if (old)
 		do_delete(m, old);
-	while (m->head && m->st.bytes + entry_bytes(e) > m->budget) {
-		do_delete(m, m->head);
+	while (m->lru && m->st.bytes + entry_bytes(e) > m->budget) {
+		do_delete(m, m->lru);
 		m->st.evictions++;
 	}
 	HASH_ADD_KEYPTR(hh, m->hash, e->key, keylen, e);
-	lru_append(m, e);
+	DL_APPEND(m->lru, e);
 	m->st.entries++;
 	m->st.bytes += entry_bytes(e);
 	m->st.stores++;
@@ -189,8 +166,8 @@ static void mem_clear(struct tier *t)
 	struct tier_mem *m = mem_of(t);
 
 	pthread_mutex_lock(&m->lock);
-	while (m->head)
-		do_delete(m, m->head);
+	while (m->lru)
+		do_delete(m, m->lru);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -210,8 +187,8 @@ static void mem_set_budget(struct tier *t, uint64_t budget)
 
 	pthread_mutex_lock(&m->lock);
 	m->budget = budget;
-	while (m->head && m->st.bytes > m->budget) {
-		do_delete(m, m->head);
+	while (m->lru && m->st.bytes > m->budget) {
+		do_delete(m, m->lru);
 		m->st.evictions++;
 	}
 	pthread_mutex_unlock(&m->lock);
