@@ -390,9 +390,9 @@ void fs_balance_memory(struct cfs *fs)
 					   ? table
 					   : FS_TABLE_SHARE(budget)));
 	/* give what the table freed back to the system, not to malloc */
-	if (table + (16u << 20) < *trimmed_at)
+	if (table + (4u << 20) < *trimmed_at)
 		malloc_trim(0);
-	if (table + (16u << 20) < *trimmed_at || table > *trimmed_at)
+	if (table + (4u << 20) < *trimmed_at || table > *trimmed_at)
 		*trimmed_at = table;
 }
 

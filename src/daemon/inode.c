@@ -250,6 +250,24 @@ static void do_all_unlink(struct inode_table *t, struct inode *i)
 		t->all_tail = i->all_prev;
 }
 
+/*
+ * What one allocation costs beyond what was asked: malloc's header and
+ * rounding, and a share of the hash table's buckets.
+ */
+#define ALLOC_OVERHEAD 24
+
+static uint64_t inode_bytes(const struct inode *i)
+{
+	return sizeof(*i) + ALLOC_OVERHEAD +
+	       (i->fh ? sizeof(*i->fh) + i->fh->handle_bytes + ALLOC_OVERHEAD
+		      : 0);
+}
+
+static uint64_t dname_bytes(const struct dname *d)
+{
+	return sizeof(*d) + strlen(d->name) + 1 + ALLOC_OVERHEAD;
+}
+
 /* caller holds t->lock */
 static void do_free_names(struct inode_table *t, struct inode *i)
 {
@@ -257,16 +275,10 @@ static void do_free_names(struct inode_table *t, struct inode *i)
 
 	HASH_ITER(hh, i->names, d, tmp) {
 		HASH_DEL(i->names, d);
-		t->bytes -= sizeof(*d) + strlen(d->name) + 1;
+		t->bytes -= dname_bytes(d);
 		free(d);
 		t->names--;
 	}
-}
-
-static uint64_t inode_bytes(const struct inode *i)
-{
-	return sizeof(*i) +
-	       (i->fh ? sizeof(*i->fh) + i->fh->handle_bytes : 0);
 }
 
 static struct inode *inode_alloc(const struct stat *st)
@@ -846,7 +858,7 @@ static int do_note_name(struct inode_table *t, struct inode *dir,
 		memcpy(d->name, name, len + 1);
 		HASH_ADD_KEYPTR(hh, dir->names, d->name, len, d);
 		t->names++;
-		t->bytes += sizeof(*d) + len + 1;
+		t->bytes += dname_bytes(d);
 	}
 	d->ino = ino;
 	return 0;
@@ -937,7 +949,7 @@ static void check_names(struct inode_table *t, struct inode *i, int fd,
 		HASH_FIND(hh, i->names, list[k].name, strlen(list[k].name), d);
 		if (d && d->ino == list[k].ino) {
 			HASH_DEL(i->names, d);
-			t->bytes -= sizeof(*d) + strlen(d->name) + 1;
+			t->bytes -= dname_bytes(d);
 			free(d);
 			t->names--;
 		}
@@ -1162,12 +1174,9 @@ uint64_t inode_table_bytes(struct inode_table *t)
 	return n;
 }
 
-unsigned inode_revalidate(struct inode_table *t,
-			  const struct inode_change_ops *ops, void *arg,
-			  const volatile bool *stop)
+void inode_table_trim(struct inode_table *t,
+		      const struct inode_change_ops *ops, void *arg)
 {
-	struct inode *i;
-	unsigned n = 0;
 	bool over;
 
 	pthread_mutex_lock(&t->lock);
@@ -1175,6 +1184,16 @@ unsigned inode_revalidate(struct inode_table *t,
 	pthread_mutex_unlock(&t->lock);
 	if (over && trim_names(t, ops, arg, true))
 		trim_names(t, ops, arg, false);
+}
+
+unsigned inode_revalidate(struct inode_table *t,
+			  const struct inode_change_ops *ops, void *arg,
+			  const volatile bool *stop)
+{
+	struct inode *i;
+	unsigned n = 0;
+
+	inode_table_trim(t, ops, arg);
 	for (i = pin_first(t); i; i = pin_next(t, i, *stop)) {
 		revalidate_one(t, i, ops, arg);
 		n++;

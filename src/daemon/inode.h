@@ -156,6 +156,14 @@ struct inode_change_ops {
  * since they were last checked.  Stops early when *stop becomes true.
  * Returns the number of inodes checked.
  */
+/*
+ * Over the bounds (inode_table_set_names_max(), _bytes_max()): trim
+ * names, telling ops, until a tenth below.  inode_revalidate() starts
+ * with it; call it more often to keep overshoot small.
+ */
+void inode_table_trim(struct inode_table *t,
+		      const struct inode_change_ops *ops, void *arg);
+
 unsigned inode_revalidate(struct inode_table *t,
 			  const struct inode_change_ops *ops, void *arg,
 			  const volatile bool *stop);

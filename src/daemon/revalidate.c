@@ -124,6 +124,7 @@ static void *run(void *arg)
 		if (r->fs->data)
 			datafd_expire(r->fs->data, DATA_IDLE_NS);
 		fs_probe_backend(r->fs);
+		inode_table_trim(r->fs->itab, &notify_kernel, r->fs);
 		fs_balance_memory(r->fs);
 		t = interval_of(r->fs);
 		now = stats_now_ns();

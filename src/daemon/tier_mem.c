@@ -38,9 +38,12 @@ static struct tier_mem *mem_of(struct tier *t)
 	return (struct tier_mem *)t;
 }
 
+/* malloc's header and rounding, and a share of the hash buckets */
+#define ALLOC_OVERHEAD 24
+
 static size_t entry_bytes(const struct mem_entry *e)
 {
-	return sizeof(*e) + e->keylen + e->len;
+	return sizeof(*e) + e->keylen + e->len + ALLOC_OVERHEAD;
 }
 
 /* Caller holds m->lock. */
@@ -118,7 +121,7 @@ static int mem_put(struct tier *t, enum tier_kind kind, const char *key_str,
 
 	if (!keylen)
 		return -ENAMETOOLONG;
-	if (sizeof(*e) + keylen + len > m->budget)
+	if (sizeof(*e) + keylen + len + ALLOC_OVERHEAD > m->budget)
 		return -EFBIG;
 	e = malloc(sizeof(*e) + keylen + len);
 	if (!e)
