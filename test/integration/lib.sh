@@ -28,7 +28,9 @@ cfs_fail() {
 cfs_cleanup() {
 	local m
 	for m in "${CFS_MOUNTS[@]}"; do
-		if mountpoint -q "$m" 2>/dev/null; then
+		# /proc/self/mounts, not mountpoint(1): a mount whose daemon died
+		# fails every stat and must be unmounted all the same
+		if cfs_is_mounted "$m"; then
 			fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 		fi
 	done
