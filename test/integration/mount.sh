@@ -98,6 +98,10 @@ CFS_MOUNTS+=("$CFS_BACKEND")
 fusermount3 -u "$CFS_BACKEND" || cfs_fail "cannot unmount the overlay mount"
 
 # 7. --help and --version.
-"$CACHEFS" --version | grep -q "^cachefs [0-9]" || cfs_fail "--version"
-"$CACHEFS" --help | grep -q "usage: cachefs BACKEND MOUNTPOINT" || cfs_fail "--help"
+# (into files: grep -q may exit before the help is written, and a
+# SIGPIPE would fail the pipeline)
+"$CACHEFS" --version >"$CFS_TMP/version" || cfs_fail "--version exit status"
+grep -q "^cachefs [0-9]" "$CFS_TMP/version" || cfs_fail "--version"
+"$CACHEFS" --help >"$CFS_TMP/help" || cfs_fail "--help exit status"
+grep -q "usage: cachefs BACKEND MOUNTPOINT" "$CFS_TMP/help" || cfs_fail "--help"
 echo "mount: ok"
