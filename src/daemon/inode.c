@@ -965,22 +965,59 @@ static void check_names(struct inode_table *t, struct inode *i, int fd,
 }
 
 /* Check one pinned inode against the backend. */
+/*
+ * A descriptor of i for one look, without disturbing the cache: the
+ * cached one if there is one (*owned false), else one opened from the
+ * handle for the caller to close (*owned true), so that a pass over every
+ * inode does not evict the descriptors the application's requests use.
+ */
+static int peek_fd(struct inode_table *t, struct inode *i, bool *owned)
+{
+	int fd;
+
+	pthread_mutex_lock(&t->lock);
+	if (i->fd >= 0) {
+		if (!i->fd_users && !i->pinned)
+			lru_unlink(t, i);
+		i->fd_users++;
+		fd = i->fd;
+		pthread_mutex_unlock(&t->lock);
+		*owned = false;
+		return fd;
+	}
+	fd = t->mounts[i->mnt].fd;
+	pthread_mutex_unlock(&t->lock);
+	/* An inode without a descriptor always has a handle. */
+	fd = open_by_handle_at(fd, i->fh, O_PATH | O_CLOEXEC);
+	*owned = true;
+	return fd < 0 ? -errno : fd;
+}
+
+static void unpeek_fd(struct inode_table *t, struct inode *i, int fd,
+		      bool owned)
+{
+	if (owned)
+		close(fd);
+	else
+		inode_fd_put(t, i);
+}
+
 static void revalidate_one(struct inode_table *t, struct inode *i,
 			   const struct inode_change_ops *ops, void *arg)
 {
 	struct snap now;
 	struct stat st;
-	bool changed;
+	bool changed, owned;
 	int fd;
 
-	fd = inode_fd_get(t, i);
+	fd = peek_fd(t, i, &owned);
 	if (fd < 0) {
 		if (fd == -ESTALE || fd == -ENOENT)
 			ops->inode_changed(arg, i);
 		return;
 	}
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		inode_fd_put(t, i);
+		unpeek_fd(t, i, fd, owned);
 		return;
 	}
 	snap_of(&now, &st);
@@ -993,7 +1030,7 @@ static void revalidate_one(struct inode_table *t, struct inode *i,
 		ops->inode_changed(arg, i);
 	if (S_ISDIR(st.st_mode))
 		check_names(t, i, fd, &st, ops, arg);
-	inode_fd_put(t, i);
+	unpeek_fd(t, i, fd, owned);
 }
 
 /*
