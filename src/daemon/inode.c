@@ -554,13 +554,18 @@ static int lookup_known(struct inode_table *t, int pfd, const char *name,
 
 	if (fstatat(pfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	memset(&key, 0, sizeof(key));
+	key.dev = st->st_dev;
+	key.ino = st->st_ino;
+	pthread_mutex_lock(&t->lock);
+	HASH_FIND(hh, t->hash, &key, sizeof(key), i);
+	pthread_mutex_unlock(&t->lock);
+	if (!i) /* a new inode (a first look costs no handle here) */
+		return 0;
 	u.fh.handle_bytes = MAX_HANDLE_SZ;
 	if (name_to_handle_at(pfd, name, &u.fh, &mount_id, 0) < 0)
 		return 0;
 
-	memset(&key, 0, sizeof(key));
-	key.dev = st->st_dev;
-	key.ino = st->st_ino;
 	pthread_mutex_lock(&t->lock);
 	HASH_FIND(hh, t->hash, &key, sizeof(key), i);
 	/*
