@@ -174,8 +174,16 @@ static void note_change(struct cfs *fs, const char *what, fuse_ino_t ino,
 {
 	char *path, *path2 = NULL;
 
-	if (!name) /* values taken from ino before are not its own any more */
+	/*
+	 * Values taken from ino before are not its own any more; and the
+	 * change (to it, or to the directory's entries) is the kernel's own:
+	 * the revalidator must not report it back.
+	 */
+	if (!name)
 		inode_changed_here(fs->itab, inode_of(fs, ino));
+	inode_refresh(fs->itab, inode_of(fs, ino));
+	if (ino2)
+		inode_refresh(fs->itab, inode_of(fs, ino2));
 	if (!fs->peers && !fs->notify)
 		return;
 	path = node_path(fs, ino, name);

@@ -1007,6 +1007,24 @@ static void unpeek_fd(struct inode_table *t, struct inode *i, int fd,
 		inode_fd_put(t, i);
 }
 
+void inode_refresh(struct inode_table *t, struct inode *i)
+{
+	struct stat st;
+	bool owned;
+	int fd;
+
+	fd = peek_fd(t, i, &owned);
+	if (fd < 0)
+		return;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0) {
+		pthread_mutex_lock(&t->lock);
+		if (i->snap_valid)
+			snap_of(&i->snap, &st);
+		pthread_mutex_unlock(&t->lock);
+	}
+	unpeek_fd(t, i, fd, owned);
+}
+
 static void revalidate_one(struct inode_table *t, struct inode *i,
 			   const struct inode_change_ops *ops, void *arg)
 {

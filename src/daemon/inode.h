@@ -128,6 +128,13 @@ bool inode_version(struct inode_table *t, struct inode *i,
 void inode_changed_here(struct inode_table *t, struct inode *i);
 
 /*
+ * i was changed through this mount: take its attributes from the backend
+ * as they are now, so that the revalidator does not report the change
+ * the kernel made itself.
+ */
+void inode_refresh(struct inode_table *t, struct inode *i);
+
+/*
  * For offline mode, when the backend fails: i's attributes as last seen
  * (atime as mtime, blocks from the size).  False if never seen.
  */
