@@ -931,6 +931,24 @@ static void cfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_entry(req, parent, name, AT_REMOVEDIR);
 }
 
+/*
+ * The inode now at name in dir was moved there through this mount, as
+ * the kernel knows: remember where the name leads, and the inode as it
+ * is (a rename moves its change time), like note_change() does.
+ */
+static void refresh_name(struct cfs *fs, struct inode *dir, const char *name)
+{
+	struct tier_version v;
+	struct inode *i;
+
+	if (inode_find_name(fs->itab, dir, name, &i) != 0)
+		return;
+	inode_refresh(fs->itab, i);
+	if (inode_version(fs->itab, i, &v))
+		inode_note_name(fs->itab, dir, name, v.ino);
+	inode_unpin(fs->itab, i);
+}
+
 static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       fuse_ino_t newparent, const char *newname,
 		       unsigned int flags)
@@ -960,6 +978,10 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 							: 0);
 		inode_note_name(fs->itab, nd, newname, INODE_INO_UNKNOWN);
 		note_change(fs, NULL, parent, name, newparent, newname);
+		/* the moved inodes' change times are this mount's doing too */
+		refresh_name(fs, nd, newname);
+		if (flags & RENAME_EXCHANGE)
+			refresh_name(fs, od, name);
 	}
 	reply_err(req, -r);
 }
