@@ -29,8 +29,6 @@
  * dropped, and the caller never waits or fails for it.
  */
 
-#define NOTIFY_DEFAULT "127.0.0.1:12345" /* libiorouter's fixed address */
-
 /* The longest datagram sent, the largest UDP payload over IPv4. */
 #define NOTIFY_DGRAM_MAX 65507
 

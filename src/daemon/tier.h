@@ -37,7 +37,7 @@ enum tier_kind {
 };
 
 struct tier_stats {
-	uint64_t hits, misses, stores, evictions, errors;
+	uint64_t hits, misses, stores, evictions;
 	uint64_t entries, bytes; /* held now */
 	uint64_t budget;	 /* bytes; 0: not bounded here */
 };
