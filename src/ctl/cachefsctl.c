@@ -572,9 +572,10 @@ static void print_status(json_t *s, json_t *defaults)
 		printf("  %-12s %lld files, %lld directories\n", "open",
 		       jint(s, "open_files"), jint(s, "open_dirs"));
 	}
-	printf("  %-12s %lld, %lld names (revalidated every %s; last pass "
-	       "%.1f ms), ",
-	       "inodes", jint(s, "inodes"), jint(s, "names"),
+	printf("  %-12s %lld (%lld kept after the kernel forgot them), "
+	       "%lld names (revalidated every %s; last pass %.1f ms), ",
+	       "inodes", jint(s, "inodes"), jint(s, "inodes_retained"),
+	       jint(s, "names"),
 	       jstr(json_object_get(s, "options"), "revalidate"),
 	       jnum(json_object_get(s, "revalidate"), "last_pass_ms"));
 	print_bytes((uint64_t)jint(s, "table_bytes"));

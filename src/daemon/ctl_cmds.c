@@ -304,7 +304,7 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 	ton = trace_get_filter(&tpid, &tpath);
 	*out = json_pack(
 		"{s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:o, s:s,"
-		" s:{s:I, s:f}, s:{s:I, s:I}, s:I, s:I, s:I, s:I, s:I,"
+		" s:{s:I, s:f}, s:{s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I,"
 		" s:o,"
 		" s:{s:I, s:I, s:f},"
 		" s:o, s:{s:b, s:i, s:s?}, s:s?, s:s, s:I}",
@@ -328,7 +328,8 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 		"open_dirs",
 		(json_int_t)__atomic_load_n(&c->p.fs->open_dirs,
 					    __ATOMIC_RELAXED),
-		"inodes", (json_int_t)it.inodes, "names",
+		"inodes", (json_int_t)it.inodes, "inodes_retained",
+		(json_int_t)it.retained, "names",
 		(json_int_t)inode_table_names(c->p.fs->itab), "table_bytes",
 		(json_int_t)inode_table_bytes(c->p.fs->itab),
 		"cache", cache_json(c->p.fs),

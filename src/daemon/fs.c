@@ -441,6 +441,10 @@ static double timeout(struct cfs *fs, const double *option)
 	return t;
 }
 
+/*
+ * Look name up in the backend (after a change through this mount, or for
+ * the kernel's lookup when memory does not know it).
+ */
 static int do_lookup(struct cfs *fs, fuse_ino_t parent, const char *name,
 		     struct fuse_entry_param *e)
 {
@@ -453,6 +457,36 @@ static int do_lookup(struct cfs *fs, fuse_ino_t parent, const char *name,
 		return r;
 	/* what the kernel is about to be told, for the revalidator */
 	inode_note_entry(fs->itab, inode_of(fs, parent), name, i, &e->attr);
+	e->ino = ino_of(fs, i);
+	e->attr_timeout = timeout(fs, &fs->cfg->attr_timeout);
+	e->entry_timeout = timeout(fs, &fs->cfg->entry_timeout);
+	return 0;
+}
+
+/*
+ * The kernel's lookup.  What the table remembers is as fresh as what the
+ * kernel caches (the revalidator keeps both): a name the kernel forgot
+ * is answered from memory, found or missing.  Returns -ENODATA when
+ * memory does not know.
+ */
+static int lookup_memory(struct cfs *fs, fuse_ino_t parent, const char *name,
+			 struct fuse_entry_param *e)
+{
+	struct inode *i;
+	int r;
+
+	if (!caching(fs) || !inode_table_trusted(fs->itab))
+		return -ENODATA;
+	memset(e, 0, sizeof(*e));
+	r = inode_lookup_cached(fs->itab, inode_of(fs, parent), name, false,
+				&e->attr, &i);
+	if (r == -ENODATA || r == -EINVAL)
+		return -ENODATA;
+	stats_inc(lookup_memory);
+	if (r < 0) {
+		stats_inc(lookup_memory_missing);
+		return r;
+	}
 	e->ino = ino_of(fs, i);
 	e->attr_timeout = timeout(fs, &fs->cfg->attr_timeout);
 	e->entry_timeout = timeout(fs, &fs->cfg->entry_timeout);
@@ -534,8 +568,8 @@ static int lookup_offline(struct cfs *fs, fuse_ino_t parent, const char *name,
 
 	backend_failed(fs);
 	memset(e, 0, sizeof(*e));
-	r = inode_lookup_cached(fs->itab, inode_of(fs, parent), name, &e->attr,
-				&i);
+	r = inode_lookup_cached(fs->itab, inode_of(fs, parent), name, true,
+				&e->attr, &i);
 	if (r == -ENODATA)
 		return err;
 	stats_inc(offline_served);
@@ -555,7 +589,9 @@ static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	op_begin(req, OP_lookup, parent, name);
 	/* "." and ".." come only to exported mounts; inode_lookup refuses them. */
-	r = do_lookup(fs, parent, name, &e);
+	r = lookup_memory(fs, parent, name, &e);
+	if (r == -ENODATA)
+		r = do_lookup(fs, parent, name, &e);
 	if (offline(fs, r))
 		r = lookup_offline(fs, parent, name, r, &e);
 	if (r == -ENOENT && timeout(fs, &fs->cfg->negative_timeout) > 0) {
@@ -631,7 +667,8 @@ static void keep_if_open(struct cfs *fs, struct inode *dir, const char *name)
 
 	if (!fs->no_open || inode_find_name(fs->itab, dir, name, &i) != 0)
 		return;
-	if (S_ISREG(inode_type(i)))
+	/* only the kernel can hold the file open */
+	if (S_ISREG(inode_type(i)) && inode_known(fs->itab, i))
 		datafd_keep(fs->data, i);
 	inode_unpin(fs->itab, i);
 }
@@ -900,7 +937,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 int flags)
 {
 	struct cfs *fs = fs_of(req);
-	struct inode *dir = inode_of(fs, parent);
+	struct inode *dir = inode_of(fs, parent), *victim;
 	int pfd, r;
 
 	pfd = inode_fd_get(fs->itab, dir);
@@ -910,12 +947,20 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (!(flags & AT_REMOVEDIR))
 		keep_if_open(fs, dir, name);
+	if (inode_find_name(fs->itab, dir, name, &victim) != 0)
+		victim = NULL;
 	r = neg_errno(unlinkat(pfd, name, flags));
 	inode_fd_put(fs->itab, dir);
 	if (r == 0) {
 		inode_note_name(fs->itab, dir, name, 0);
 		note_change(fs, NULL, parent, name, 0, NULL);
+		if (victim) { /* one link less, or none: not worth keeping */
+			inode_refresh(fs->itab, victim);
+			inode_drop(fs->itab, victim);
+		}
 	}
+	if (victim)
+		inode_unpin(fs->itab, victim);
 	reply_err(req, -r);
 }
 
@@ -955,6 +1000,7 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct cfs *fs = fs_of(req);
 	struct inode *od = inode_of(fs, parent), *nd = inode_of(fs, newparent);
+	struct inode *victim = NULL;
 	int ofd, nfd, r;
 
 	op_begin(req, OP_rename, parent, name);
@@ -965,8 +1011,11 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	nfd = inode_fd_get(fs->itab, nd);
-	if (nfd >= 0 && !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)))
+	if (nfd >= 0 && !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE))) {
 		keep_if_open(fs, nd, newname);
+		if (inode_find_name(fs->itab, nd, newname, &victim) != 0)
+			victim = NULL;
+	}
 	r = nfd < 0 ? nfd
 		    : neg_errno(renameat2(ofd, name, nfd, newname, flags));
 	if (nfd >= 0)
@@ -982,7 +1031,13 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		refresh_name(fs, nd, newname);
 		if (flags & RENAME_EXCHANGE)
 			refresh_name(fs, od, name);
+		if (victim) { /* replaced: one link less, or none */
+			inode_refresh(fs->itab, victim);
+			inode_drop(fs->itab, victim);
+		}
 	}
+	if (victim)
+		inode_unpin(fs->itab, victim);
 	reply_err(req, -r);
 }
 
@@ -1380,7 +1435,15 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 						    next);
 		} else {
 			if (!is_dot_or_dotdot(name)) {
-				r = do_lookup(fs, ino, name, &e);
+				uint64_t listed = d->entry->d_ino;
+
+				/* memory, if it agrees with the listing */
+				r = lookup_memory(fs, ino, name, &e);
+				if (r == 0 && e.attr.st_ino != listed)
+					inode_forget(fs->itab,
+						     inode_of(fs, e.ino), 1);
+				if (r != 0 || e.attr.st_ino != listed)
+					r = do_lookup(fs, ino, name, &e);
 				if (r == -ENOENT) { /* raced with a removal */
 					r = 0;
 					d->entry = NULL;
@@ -1751,6 +1814,7 @@ int fs_forget_kernel_cache(struct cfs *fs)
 	if (!b.ino)
 		return -ENOMEM;
 	inode_table_foreach(fs->itab, collect_ino, &b);
+	inode_table_distrust(fs->itab);
 	if (fs->cache)
 		cache_clear(fs->cache);
 	for (size_t k = 0; k < b.n; k++) {
@@ -1773,6 +1837,7 @@ int fs_forget_kernel_cache(struct cfs *fs)
 static void inval_inode(struct cfs *fs, struct inode *i, unsigned *inodes)
 {
 	inode_changed_here(fs->itab, i);
+	inode_drop(fs->itab, i); /* not kept for lookups from memory */
 	if (fuse_lowlevel_notify_inval_inode(fs->se, ino_of(fs, i), 0, 0) == 0)
 		(*inodes)++;
 }
@@ -1795,6 +1860,7 @@ static void inval_tree(struct cfs *fs, struct inode *dir, unsigned depth,
 			inval_inode(fs, child, inodes);
 			inode_unpin(fs->itab, child);
 		}
+		inode_distrust_name(fs->itab, dir, list[k]);
 		if (fuse_lowlevel_notify_inval_entry(fs->se, ino_of(fs, dir),
 						     list[k],
 						     strlen(list[k])) == 0)
@@ -1839,6 +1905,7 @@ int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
 				inode_unpin(fs->itab, child);
 			}
 			/* the kernel's entry, also when the name is gone */
+			inode_distrust_name(fs->itab, dir, part);
 			if (fuse_lowlevel_notify_inval_entry(
 				    fs->se, ino_of(fs, dir), part,
 				    strlen(part)) == 0)

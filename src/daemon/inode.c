@@ -35,14 +35,22 @@ struct inode_key {
 struct dname {
 	uint64_t ino;
 	UT_hash_handle hh;
+	bool stale; /* invalidated: ask the backend (unless it failed) */
 	char name[];
 };
 
-/* The attributes the kernel was last given, to notice changes by. */
+/*
+ * The attributes the kernel was last given, to notice changes by (the
+ * fields up to ctime) and to answer lookups from (all of them).
+ */
 struct snap {
 	uint64_t ino, size, nlink;
 	uint32_t mode, uid, gid;
 	struct timespec mtime, ctime;
+	/* not compared: they change without the object changing */
+	struct timespec atime;
+	uint64_t blocks, rdev;
+	uint32_t blksize;
 };
 
 struct inode {
@@ -54,6 +62,9 @@ struct inode {
 	/* protected by t->lock */
 	uint64_t nlookup;
 	unsigned pins;	   /* the revalidator's; freed only when 0 */
+	bool retained;	   /* forgotten by the kernel, kept (t->retained) */
+	bool gone;	   /* not to be kept: free with the last reference */
+	struct inode *ret_prev, *ret_next;
 	struct inode *all_prev, *all_next; /* every inode, oldest first */
 	bool snap_valid;
 	struct snap snap;
@@ -83,6 +94,11 @@ struct inode_table {
 	struct inode *hash;
 	struct inode *lru; /* utlist: head least recently used */
 	struct inode *all_head, *all_tail; /* every inode, for revalidation */
+	struct inode *retained;		   /* utlist: oldest first */
+	uint64_t nretained;
+	bool retain;			   /* keep what the kernel forgets */
+	bool distrusted;   /* no lookups from memory until a full pass */
+	uint64_t distrust_gen;
 	uint64_t names;			   /* dname entries */
 	uint64_t bytes;			   /* inodes, handles and names */
 	uint64_t names_max;		   /* trimmed back to by revalidation */
@@ -92,8 +108,8 @@ struct inode_table {
 	uint64_t inodes, fd_hits, fd_misses, fd_evictions;
 	struct mount_ref mounts[MAX_MOUNTS];
 	int nmounts;
-	void (*on_free)(void *arg, struct inode *i); /* set before use */
-	void *on_free_arg;
+	void (*on_forget)(void *arg, struct inode *i); /* set before use */
+	void *on_forget_arg;
 };
 
 static void lru_unlink(struct inode_table *t, struct inode *i)
@@ -378,11 +394,18 @@ void inode_table_free(struct inode_table *t)
 	free(t);
 }
 
-void inode_table_on_free(struct inode_table *t,
-			 void (*fn)(void *arg, struct inode *i), void *arg)
+void inode_table_on_forget(struct inode_table *t,
+			   void (*fn)(void *arg, struct inode *i), void *arg)
 {
-	t->on_free = fn;
-	t->on_free_arg = arg;
+	t->on_forget = fn;
+	t->on_forget_arg = arg;
+}
+
+void inode_table_set_retain(struct inode_table *t, bool retain)
+{
+	pthread_mutex_lock(&t->lock);
+	t->retain = retain && t->use_handles;
+	pthread_mutex_unlock(&t->lock);
 }
 
 bool inode_table_uses_handles(const struct inode_table *t)
@@ -400,6 +423,7 @@ void inode_table_get_stats(struct inode_table *t,
 	st->fd_hits = t->fd_hits;
 	st->fd_misses = t->fd_misses;
 	st->fd_evictions = t->fd_evictions;
+	st->retained = t->nretained;
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -512,6 +536,101 @@ int inode_open(struct inode_table *t, struct inode *i, int flags)
 	return fd;
 }
 
+/*
+ * Whether i, which neither the kernel nor the revalidator references any
+ * more, is worth keeping for lookups from memory.  Caller holds t->lock.
+ */
+static bool do_retainable(const struct inode_table *t, const struct inode *i)
+{
+	return t->retain && !i->gone && i->fh && !i->pinned &&
+	       i->snap_valid && !i->key.superseded;
+}
+
+/* caller holds t->lock */
+static void do_unretain(struct inode_table *t, struct inode *i)
+{
+	if (!i->retained)
+		return;
+	DL_DELETE2(t->retained, i, ret_prev, ret_next);
+	i->retained = false;
+	t->nretained--;
+}
+
+/* A lookup reference for the kernel; caller holds t->lock. */
+static void do_ref(struct inode_table *t, struct inode *i)
+{
+	do_unretain(t, i);
+	i->nlookup++;
+}
+
+enum release {
+	RELEASE_KEEP,	/* still referenced, or kept already */
+	RELEASE_RETAIN, /* the kernel forgot it; kept from now on */
+	RELEASE_FREE,	/* taken out of the table: free it */
+};
+
+/*
+ * Once neither the kernel nor the revalidator holds i: keep it (retain)
+ * or take it out of the table.  Caller holds t->lock; the caller passes
+ * the result to release_done() after dropping it, with *fd, the
+ * descriptor to close (or -1).
+ */
+static enum release do_release(struct inode_table *t, struct inode *i,
+			       int *fd)
+{
+	*fd = -1;
+	if (i == t->root || i->nlookup > 0 || i->pins > 0)
+		return RELEASE_KEEP;
+	if (do_retainable(t, i)) {
+		if (i->retained)
+			return RELEASE_KEEP;
+		i->retained = true;
+		DL_APPEND2(t->retained, i, ret_prev, ret_next);
+		t->nretained++;
+		/* descriptors follow the kernel's working set, not the table */
+		if (i->fd >= 0 && !i->fd_users) {
+			lru_unlink(t, i);
+			t->fds_cached--;
+			*fd = i->fd;
+			i->fd = -1;
+		}
+		return RELEASE_RETAIN;
+	}
+	do_unretain(t, i);
+	HASH_DEL(t->hash, i);
+	do_all_unlink(t, i);
+	do_free_names(t, i);
+	t->inodes--;
+	t->bytes -= inode_bytes(i);
+	if (i->fd >= 0) {
+		*fd = i->fd;
+		if (i->pinned) {
+			t->fds_pinned--;
+		} else {
+			if (!i->fd_users)
+				lru_unlink(t, i);
+			t->fds_cached--;
+		}
+	}
+	return RELEASE_FREE;
+}
+
+/* The rest of do_release(), without t->lock. */
+static void release_done(struct inode_table *t, struct inode *i,
+			 enum release r, int fd)
+{
+	if (r == RELEASE_KEEP)
+		return;
+	if (fd >= 0)
+		close(fd);
+	if (t->on_forget)
+		t->on_forget(t->on_forget_arg, i);
+	if (r == RELEASE_FREE) {
+		free(i->fh);
+		free(i);
+	}
+}
+
 static bool is_dot_or_dotdot(const char *name)
 {
 	return name[0] == '.' &&
@@ -577,7 +696,8 @@ static int lookup_known(struct inode_table *t, int pfd, const char *name,
 		pthread_mutex_unlock(&t->lock);
 		return 0;
 	}
-	i->nlookup++;
+	do_ref(t, i);
+	i->gone = false; /* the backend has it, as it is now */
 	pthread_mutex_unlock(&t->lock);
 	*out = i;
 	return 1;
@@ -586,9 +706,10 @@ static int lookup_known(struct inode_table *t, int pfd, const char *name,
 int inode_lookup(struct inode_table *t, struct inode *parent,
 		 const char *name, struct stat *st, struct inode **out)
 {
-	struct inode *i, *fresh;
+	struct inode *i, *fresh, *old = NULL;
+	enum release old_r = RELEASE_KEEP;
 	int evicted[EVICT_BATCH];
-	int pfd, fd, r, spare = -1, nevicted = 0;
+	int pfd, fd, r, spare = -1, nevicted = 0, old_fd = -1;
 
 	if (is_dot_or_dotdot(name))
 		return -EINVAL;
@@ -623,7 +744,8 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 	pthread_mutex_lock(&t->lock);
 	HASH_FIND(hh, t->hash, &fresh->key, sizeof(fresh->key), i);
 	if (i && same_object(i, fresh)) {
-		i->nlookup++;
+		do_ref(t, i);
+		i->gone = false;
 		if (i->fd < 0) { /* adopt the fresh descriptor */
 			do_install_fd(t, i, fd, &spare);
 			fd = -1;
@@ -646,6 +768,12 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 		HASH_DEL(t->hash, i);
 		i->key.superseded = (uintptr_t)i;
 		HASH_ADD(hh, t->hash, key, sizeof(i->key), i);
+		if (!i->nlookup) { /* kept only for lookups: it is not */
+			i->gone = true;
+			do_unretain(t, i);
+			old_r = do_release(t, i, &old_fd);
+			old = i;
+		}
 	}
 	i = fresh;
 	i->nlookup = 1;
@@ -660,6 +788,8 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 	nevicted = do_trim(t, evicted);
 	pthread_mutex_unlock(&t->lock);
 	close_all(evicted, nevicted);
+	if (old)
+		release_done(t, old, old_r, old_fd);
 
 out_found:
 	*out = i;
@@ -672,47 +802,9 @@ out_close:
 	return r;
 }
 
-/*
- * Take i out of the table once neither the kernel nor the revalidator
- * holds it; caller holds t->lock.  Returns the descriptor to close (or
- * -1) and whether i is to be freed.
- */
-static bool do_release(struct inode_table *t, struct inode *i, int *fd)
-{
-	*fd = -1;
-	if (i == t->root || i->nlookup > 0 || i->pins > 0)
-		return false;
-	HASH_DEL(t->hash, i);
-	do_all_unlink(t, i);
-	do_free_names(t, i);
-	t->inodes--;
-	t->bytes -= inode_bytes(i);
-	if (i->fd >= 0) {
-		*fd = i->fd;
-		if (i->pinned) {
-			t->fds_pinned--;
-		} else {
-			if (!i->fd_users)
-				lru_unlink(t, i);
-			t->fds_cached--;
-		}
-	}
-	return true;
-}
-
-static void inode_free(struct inode_table *t, struct inode *i, int fd)
-{
-	if (t->on_free)
-		t->on_free(t->on_free_arg, i);
-	if (fd >= 0)
-		close(fd);
-	free(i->fh);
-	free(i);
-}
-
 void inode_forget(struct inode_table *t, struct inode *i, uint64_t n)
 {
-	bool gone;
+	enum release r;
 	int fd;
 
 	pthread_mutex_lock(&t->lock);
@@ -720,10 +812,32 @@ void inode_forget(struct inode_table *t, struct inode *i, uint64_t n)
 		n = i->nlookup; /* a kernel bug if so; never underflow */
 	if (i != t->root)
 		i->nlookup -= n;
-	gone = do_release(t, i, &fd);
+	r = do_release(t, i, &fd);
 	pthread_mutex_unlock(&t->lock);
-	if (gone)
-		inode_free(t, i, fd);
+	release_done(t, i, r, fd);
+}
+
+void inode_drop(struct inode_table *t, struct inode *i)
+{
+	enum release r;
+	int fd;
+
+	pthread_mutex_lock(&t->lock);
+	i->gone = true;
+	do_unretain(t, i);
+	r = do_release(t, i, &fd);
+	pthread_mutex_unlock(&t->lock);
+	release_done(t, i, r, fd);
+}
+
+bool inode_known(struct inode_table *t, struct inode *i)
+{
+	bool known;
+
+	pthread_mutex_lock(&t->lock);
+	known = i->nlookup > 0;
+	pthread_mutex_unlock(&t->lock);
+	return known;
 }
 
 static void snap_of(struct snap *sn, const struct stat *st)
@@ -736,6 +850,10 @@ static void snap_of(struct snap *sn, const struct stat *st)
 	sn->gid = st->st_gid;
 	sn->mtime = st->st_mtim;
 	sn->ctime = st->st_ctim;
+	sn->atime = st->st_atim;
+	sn->blocks = (uint64_t)st->st_blocks;
+	sn->rdev = st->st_rdev;
+	sn->blksize = (uint32_t)st->st_blksize;
 }
 
 static bool same_time(struct timespec a, struct timespec b)
@@ -802,9 +920,10 @@ static bool do_cached_stat(const struct inode *i, struct stat *st)
 	st->st_uid = (uid_t)i->snap.uid;
 	st->st_gid = (gid_t)i->snap.gid;
 	st->st_size = (off_t)i->snap.size;
-	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((i->snap.size + 511) / 512);
-	st->st_atim = i->snap.mtime;
+	st->st_rdev = (dev_t)i->snap.rdev;
+	st->st_blksize = (blksize_t)i->snap.blksize;
+	st->st_blocks = (blkcnt_t)i->snap.blocks;
+	st->st_atim = i->snap.atime;
 	st->st_mtim = i->snap.mtime;
 	st->st_ctim = i->snap.ctime;
 	return true;
@@ -822,7 +941,8 @@ bool inode_cached_stat(struct inode_table *t, struct inode *i,
 }
 
 int inode_lookup_cached(struct inode_table *t, struct inode *dir,
-			const char *name, struct stat *st, struct inode **out)
+			const char *name, bool offline, struct stat *st,
+			struct inode **out)
 {
 	struct inode_key key = { .dev = dir->key.dev };
 	struct dname *d;
@@ -833,13 +953,15 @@ int inode_lookup_cached(struct inode_table *t, struct inode *dir,
 		return -EINVAL;
 	pthread_mutex_lock(&t->lock);
 	HASH_FIND(hh, dir->names, name, strlen(name), d);
-	if (d && d->ino == 0) {
+	if (d && d->stale && !offline) {
+		r = -ENODATA;
+	} else if (d && d->ino == 0) {
 		r = -ENOENT;
 	} else if (d && d->ino != INODE_INO_UNKNOWN) {
 		key.ino = d->ino;
 		HASH_FIND(hh, t->hash, &key, sizeof(key), i);
-		if (i && do_cached_stat(i, st)) {
-			i->nlookup++;
+		if (i && (!i->gone || offline) && do_cached_stat(i, st)) {
+			do_ref(t, i);
 			*out = i;
 			r = 0;
 		}
@@ -866,6 +988,7 @@ static int do_note_name(struct inode_table *t, struct inode *dir,
 		t->bytes += dname_bytes(d);
 	}
 	d->ino = ino;
+	d->stale = false;
 	return 0;
 }
 
@@ -1035,8 +1158,12 @@ static void revalidate_one(struct inode_table *t, struct inode *i,
 
 	fd = peek_fd(t, i, &owned);
 	if (fd < 0) {
-		if (fd == -ESTALE || fd == -ENOENT)
+		if (fd == -ESTALE || fd == -ENOENT) {
+			pthread_mutex_lock(&t->lock);
+			i->gone = true; /* never kept, once the kernel forgets */
+			pthread_mutex_unlock(&t->lock);
 			ops->inode_changed(arg, i);
+		}
 		return;
 	}
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
@@ -1096,7 +1223,7 @@ static struct inode *pin_next(struct inode_table *t, struct inode *i,
 			      bool stop)
 {
 	struct inode *next;
-	bool gone;
+	enum release r;
 	int fd;
 
 	pthread_mutex_lock(&t->lock);
@@ -1104,10 +1231,9 @@ static struct inode *pin_next(struct inode_table *t, struct inode *i,
 	if (next)
 		next->pins++;
 	i->pins--;
-	gone = do_release(t, i, &fd);
+	r = do_release(t, i, &fd);
 	pthread_mutex_unlock(&t->lock);
-	if (gone)
-		inode_free(t, i, fd);
+	release_done(t, i, r, fd);
 	return next;
 }
 
@@ -1234,6 +1360,38 @@ uint64_t inode_table_bytes(struct inode_table *t)
 	return n;
 }
 
+/*
+ * Free inodes kept after the kernel forgot them, least recently
+ * forgotten first, until the table is a tenth below its bounds.
+ * Returns whether it is still over.
+ */
+static bool evict_retained(struct inode_table *t)
+{
+	struct inode *batch[EVICT_BATCH];
+	int fds[EVICT_BATCH];
+	bool more, over;
+
+	do {
+		int n = 0;
+
+		pthread_mutex_lock(&t->lock);
+		while (n < EVICT_BATCH && t->retained && do_over(t, 0, 10)) {
+			struct inode *i = t->retained;
+
+			i->gone = true;
+			do_unretain(t, i);
+			if (do_release(t, i, &fds[n]) == RELEASE_FREE)
+				batch[n++] = i;
+		}
+		more = n == EVICT_BATCH;
+		over = do_over(t, 0, 0);
+		pthread_mutex_unlock(&t->lock);
+		for (int k = 0; k < n; k++)
+			release_done(t, batch[k], RELEASE_FREE, fds[k]);
+	} while (more);
+	return over;
+}
+
 void inode_table_trim(struct inode_table *t,
 		      const struct inode_change_ops *ops, void *arg)
 {
@@ -1242,8 +1400,42 @@ void inode_table_trim(struct inode_table *t,
 	pthread_mutex_lock(&t->lock);
 	over = do_over(t, 0, 0);
 	pthread_mutex_unlock(&t->lock);
-	if (over && trim_names(t, ops, arg, true))
+	if (over && evict_retained(t) && trim_names(t, ops, arg, true))
 		trim_names(t, ops, arg, false);
+}
+
+void inode_table_distrust(struct inode_table *t)
+{
+	struct inode *i, *tmp;
+
+	pthread_mutex_lock(&t->lock);
+	t->distrusted = true;
+	t->distrust_gen++;
+	HASH_ITER(hh, t->hash, i, tmp)
+		i->names_valid = false;
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool inode_table_trusted(struct inode_table *t)
+{
+	bool trusted;
+
+	pthread_mutex_lock(&t->lock);
+	trusted = !t->distrusted;
+	pthread_mutex_unlock(&t->lock);
+	return trusted;
+}
+
+void inode_distrust_name(struct inode_table *t, struct inode *dir,
+			 const char *name)
+{
+	struct dname *d;
+
+	pthread_mutex_lock(&t->lock);
+	HASH_FIND(hh, dir->names, name, strlen(name), d);
+	if (d)
+		d->stale = true;
+	pthread_mutex_unlock(&t->lock);
 }
 
 unsigned inode_revalidate(struct inode_table *t,
@@ -1252,12 +1444,21 @@ unsigned inode_revalidate(struct inode_table *t,
 {
 	struct inode *i;
 	unsigned n = 0;
+	uint64_t gen;
 
 	inode_table_trim(t, ops, arg);
+	pthread_mutex_lock(&t->lock);
+	gen = t->distrust_gen;
+	pthread_mutex_unlock(&t->lock);
 	for (i = pin_first(t); i; i = pin_next(t, i, *stop)) {
 		revalidate_one(t, i, ops, arg);
 		n++;
 	}
+	/* a whole pass since the last distrust: the table is the backend's */
+	pthread_mutex_lock(&t->lock);
+	if (!*stop && t->distrust_gen == gen)
+		t->distrusted = false;
+	pthread_mutex_unlock(&t->lock);
 	return n;
 }
 
@@ -1304,15 +1505,14 @@ int inode_find_name(struct inode_table *t, struct inode *dir,
 
 void inode_unpin(struct inode_table *t, struct inode *i)
 {
-	bool gone;
+	enum release r;
 	int fd;
 
 	pthread_mutex_lock(&t->lock);
 	i->pins--;
-	gone = do_release(t, i, &fd);
+	r = do_release(t, i, &fd);
 	pthread_mutex_unlock(&t->lock);
-	if (gone)
-		inode_free(t, i, fd);
+	release_done(t, i, r, fd);
 }
 
 int inode_names(struct inode_table *t, struct inode *dir, char ***out,

@@ -20,13 +20,21 @@
  * walked, read and written.  Only where the backend cannot produce handles
  * (or the daemon lacks CAP_DAC_READ_SEARCH) is the descriptor pinned for
  * the inode's lifetime, as in libfuse's passthrough examples.
+ *
+ * With retention on (inode_table_set_retain()), an inode the kernel
+ * forgets stays in the table, with its attributes and, for a directory,
+ * the names it remembers: a later lookup of it, or of a name remembered
+ * missing, is answered from memory (inode_lookup_cached()), kept as fresh
+ * as the kernel's own caches by the revalidator, which goes on checking
+ * it.  Kept inodes are the first to go when the table is over its bounds.
  */
 
 struct inode;
 struct inode_table;
 
 struct inode_table_stats {
-	uint64_t inodes;      /* inodes known to the kernel */
+	uint64_t inodes;      /* inodes in the table, retained ones too */
+	uint64_t retained;    /* of those, forgotten by the kernel */
 	uint64_t fds_cached;  /* O_PATH descriptors open in the cache */
 	uint64_t fds_pinned;  /* descriptors that cannot be evicted */
 	uint64_t fd_hits;     /* descriptor found open */
@@ -47,12 +55,24 @@ void inode_table_free(struct inode_table *t);
 bool inode_table_uses_handles(const struct inode_table *t);
 
 /*
- * fn(arg, i) runs as each inode is freed, without the table's lock, so
- * state kept elsewhere about i goes with it.  Set before the table is
- * shared.
+ * fn(arg, i) runs when the kernel has forgotten i, as it is freed or
+ * retained, without the table's lock, so that state kept elsewhere for
+ * the kernel's use of i (its open data descriptor) goes.  It may run
+ * more than once for one inode.  Set before the table is shared.
  */
-void inode_table_on_free(struct inode_table *t,
-			 void (*fn)(void *arg, struct inode *i), void *arg);
+void inode_table_on_forget(struct inode_table *t,
+			   void (*fn)(void *arg, struct inode *i), void *arg);
+
+/* Keep inodes the kernel forgets (only where the backend has handles). */
+void inode_table_set_retain(struct inode_table *t, bool retain);
+
+/*
+ * Lookups from memory are not to be trusted (a change may have been
+ * missed, e.g. a lost peer datagram) until the revalidator has compared
+ * every inode and name with the backend, starting after this call.
+ */
+void inode_table_distrust(struct inode_table *t);
+bool inode_table_trusted(struct inode_table *t);
 void inode_table_get_stats(struct inode_table *t,
 			   struct inode_table_stats *st);
 
@@ -75,8 +95,21 @@ struct inode *inode_root(struct inode_table *t);
 int inode_lookup(struct inode_table *t, struct inode *parent,
 		 const char *name, struct stat *st, struct inode **out);
 
-/* Drop n lookup references; the inode is freed when none remain. */
+/*
+ * Drop n lookup references; when none remain the inode is retained or
+ * freed.
+ */
 void inode_forget(struct inode_table *t, struct inode *i, uint64_t n);
+
+/* Whether the kernel holds a lookup reference to i. */
+bool inode_known(struct inode_table *t, struct inode *i);
+
+/*
+ * Never keep i after the kernel forgets it, nor answer a lookup of it
+ * from memory unless offline; free it now if it is only retained.  The
+ * caller's own pin (inode_find_name()) stays valid.
+ */
+void inode_drop(struct inode_table *t, struct inode *i);
 
 /*
  * Borrow an O_PATH descriptor for i.  It stays valid until the matching
@@ -144,10 +177,16 @@ bool inode_cached_stat(struct inode_table *t, struct inode *i,
 /*
  * Look name up in dir from what the table remembers, without the
  * backend: like inode_lookup(), or -ENOENT for a name remembered
- * missing, or -ENODATA when the table does not know.
+ * missing, or -ENODATA when the table does not know.  With offline (the
+ * backend failed), names and inodes invalidated since are good enough.
  */
 int inode_lookup_cached(struct inode_table *t, struct inode *dir,
-			const char *name, struct stat *st, struct inode **out);
+			const char *name, bool offline, struct stat *st,
+			struct inode **out);
+
+/* What name in dir leads to is to be asked of the backend again. */
+void inode_distrust_name(struct inode_table *t, struct inode *dir,
+			 const char *name);
 
 struct inode_change_ops {
 	/* i's attributes or data changed, or it is gone */
@@ -178,7 +217,7 @@ unsigned inode_revalidate(struct inode_table *t,
 /*
  * The inode the table holds for name in dir (as the backend has it now),
  * pinned until inode_unpin(); no lookup reference is taken.  Returns 0,
- * 1 when the kernel does not know that inode, or a negative errno
+ * 1 when the table does not hold that inode, or a negative errno
  * (-ENOENT: no such name; -EINVAL: "." or "..").
  */
 int inode_find_name(struct inode_table *t, struct inode *dir,

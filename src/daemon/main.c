@@ -336,7 +336,7 @@ fail:
 	return r;
 }
 
-/* An inode is freed: its data descriptor goes with it. */
+/* The kernel forgot an inode: its data descriptor goes. */
 static void drop_data(void *arg, struct inode *i)
 {
 	struct cfs *fs = arg;
@@ -486,13 +486,16 @@ int main(int argc, char **argv)
 			log_error_errno(r, "cannot set up data descriptors");
 			goto out_itab;
 		}
-		inode_table_on_free(fs.itab, drop_data, &fs);
+		inode_table_on_forget(fs.itab, drop_data, &fs);
 	}
 	if (cfg.cache_size && start_cache(&fs) < 0)
 		goto out_itab;
-	if (cfg.cache_size)
+	if (cfg.cache_size) {
 		inode_table_set_bytes_max(fs.itab,
 					  FS_TABLE_SHARE(cfg.cache_size));
+		/* within the budget, lookups outlive the kernel's entries */
+		inode_table_set_retain(fs.itab, true);
+	}
 	/* few arenas: freed table memory can go back to the system */
 	mallopt(M_ARENA_MAX, 4);
 	if (!inode_table_uses_handles(fs.itab))

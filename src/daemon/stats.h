@@ -60,7 +60,10 @@ extern const char *const fs_op_names[OP__COUNT];
 	X(peer_gaps, "lost datagrams detected (cache flushed)")            \
 	X(peer_paths, "paths invalidated for peers")                       \
 	X(offline_served, "requests answered from the cache while the "     \
-			  "backend failed (offline)")
+			  "backend failed (offline)")                      \
+	X(lookup_memory, "lookups answered from the inode table, "         \
+			 "without the backend")                            \
+	X(lookup_memory_missing, "of those, names remembered missing")
 
 /*
  * Latency histogram: bucket k (k < STATS_LAT_BUCKETS - 1) counts

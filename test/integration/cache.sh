@@ -1,9 +1,10 @@
 #!/bin/bash
 # The in-process tier: reads the kernel no longer holds come from memory,
 # never stale (writes through the mount and changes on the backend both
-# show), within cache_size, only for files up to max_cached_file; and with
-# offline=on a mount whose backend died still answers from what it holds,
-# shows itself degraded and fails writes cleanly.
+# show), within cache_size, only for files up to max_cached_file; lookups
+# the kernel forgot are answered from the inode table, changes included;
+# and with offline=on a mount whose backend died still answers from what
+# it holds, shows itself degraded and fails writes cleanly.
 . "$TESTDIR/lib.sh"
 : "${CACHEFSCTL:?CACHEFSCTL must point at the cachefsctl binary}"
 cfs_setup
@@ -77,6 +78,46 @@ n=$(stat -c %n "$M"/many/d*/f* | wc -l)
 [ "$n" = 800 ] || cfs_fail "$n of 800 files after trimming"
 echo "cache: 800 inodes, table trimmed to $table bytes (budget $(mem table_budget)): ok"
 cfs_umount "$M"
+
+# Lookups outlive the kernel's entries: after the kernel forgets names and
+# inodes, the daemon answers their lookups, found and missing, from the
+# inode table, as fresh as the revalidator keeps it.
+cfs_mount "$B" "$M" "revalidate=100ms"
+counter() { "$CACHEFSCTL" -m "$M" stats --json | jq ".counters.$1"; }
+forget_all() { sync; echo 2 >/proc/sys/vm/drop_caches; }
+stat "$M"/many/d*/f* >/dev/null || cfs_fail "stat of 800 files"
+for n in $(seq 1 30); do ! stat "$M/many/d1/nope$n" 2>/dev/null || cfs_fail "nope$n exists"; done
+forget_all
+kept=$("$CACHEFSCTL" -m "$M" status --json | jq .inodes_retained)
+[ "$kept" -ge 800 ] || cfs_fail "$kept inodes kept after the kernel forgot them"
+found=$(counter lookup_memory) missing=$(counter lookup_memory_missing)
+stat "$M"/many/d*/f* >/dev/null || cfs_fail "stat of 800 files from memory"
+for n in $(seq 1 30); do ! stat "$M/many/d1/nope$n" 2>/dev/null || cfs_fail "nope$n exists"; done
+[ $(($(counter lookup_memory) - found)) -ge 830 ] ||
+	cfs_fail "$(($(counter lookup_memory) - found)) of 830 lookups from memory"
+[ $(($(counter lookup_memory_missing) - missing)) -ge 30 ] ||
+	cfs_fail "$(($(counter lookup_memory_missing) - missing)) of 30 missing names from memory"
+# Changes on the backend while only the daemon remembers: a new size, a
+# removed file, a name that appeared.  All show within the bound.
+forget_all
+printf 'longer now' >"$B/many/d2/f2"
+rm "$B/many/d3/f3"
+echo here >"$B/many/d1/nope7"
+seen() {
+	forget_all
+	[ "$(stat -c %s "$M/many/d2/f2" 2>/dev/null)" = 10 ] &&
+		! stat "$M/many/d3/f3" 2>/dev/null &&
+		[ "$(cat "$M/many/d1/nope7" 2>/dev/null)" = here ]
+}
+CFS_TIMEOUT=5 cfs_wait_for seen || cfs_fail "a backend change not seen through remembered lookups"
+# Invalidated names and inodes are asked of the backend again.
+stat "$M/many/d4/f4" >/dev/null
+"$CACHEFSCTL" -m "$M" invalidate -r "$M/many/d4" >/dev/null || cfs_fail "invalidate"
+found=$(counter lookup_memory)
+stat "$M/many/d4/f4" >/dev/null
+[ "$(counter lookup_memory)" = "$found" ] || cfs_fail "an invalidated name came from memory"
+cfs_umount "$M"
+echo "cache: lookups from memory after the kernel forgot $kept inodes, changes seen: ok"
 
 # Offline: B's backend is itself a mount (X) whose daemon dies; X caches
 # nothing, so every request to it fails once its daemon is gone.
