@@ -23,7 +23,12 @@
  * one (memcached) plugs in behind it with the same table.
  */
 
-/* What an object was when a value was taken from it. */
+/*
+ * What an object was when a value was taken from it.  A shared tier
+ * (by_path) is written by every host, whose device numbers and change
+ * counts differ: there only ino, size, mtime_ns and ctime_ns count, and a
+ * shared tier may return dev and gen as 0.
+ */
 struct tier_version {
 	uint64_t dev, ino;  /* backend device and inode number */
 	uint64_t size;
@@ -38,8 +43,13 @@ enum tier_kind {
 
 struct tier_stats {
 	uint64_t hits, misses, stores, evictions;
-	uint64_t entries, bytes; /* held now */
+	uint64_t entries, bytes; /* held now; 0 where the tier cannot tell */
 	uint64_t budget;	 /* bytes; 0: not bounded here */
+	uint64_t errors;	 /* requests the tier failed (or timed out) */
+	uint64_t too_big;	 /* values not stored: over the tier's limit */
+	uint64_t key_too_long;	 /* values not stored: key over the limit */
+	uint64_t deletes;	 /* values removed on request (forget) */
+	bool down;		 /* skipped until it answers again */
 };
 
 struct tier;
@@ -60,9 +70,17 @@ struct tier_ops {
 	int (*put)(struct tier *t, enum tier_kind kind, const char *key,
 		   const struct tier_version *ver, const void *val,
 		   size_t len);
-	/* Forget every value of key (all kinds). */
-	void (*forget)(struct tier *t, const char *key);
-	/* Forget everything. */
+	/*
+	 * Forget every value of key (all kinds); 0, or a negative errno
+	 * when the tier could not (a shared tier then makes sure, e.g. by
+	 * retrying when its server answers again, that the value is never
+	 * served).
+	 */
+	int (*forget)(struct tier *t, const char *key);
+	/*
+	 * Forget everything this process stored.  A shared tier, which
+	 * every writer keeps current, may do nothing.
+	 */
 	void (*clear)(struct tier *t);
 	void (*get_stats)(struct tier *t, struct tier_stats *st);
 	/* A new budget in bytes (0: unbounded), evicting down to it. */

@@ -150,7 +150,7 @@ static int mem_put(struct tier *t, enum tier_kind kind, const char *key_str,
 	return 0;
 }
 
-static void mem_forget(struct tier *t, const char *key_str)
+static int mem_forget(struct tier *t, const char *key_str)
 {
 	struct tier_mem *m = mem_of(t);
 
@@ -162,6 +162,7 @@ static void mem_forget(struct tier *t, const char *key_str)
 			do_delete(m, e);
 	}
 	pthread_mutex_unlock(&m->lock);
+	return 0;
 }
 
 static void mem_clear(struct tier *t)
