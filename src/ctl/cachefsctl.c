@@ -518,6 +518,8 @@ static void print_status(json_t *s, json_t *defaults)
 	json_t *trace = json_object_get(s, "trace");
 	json_t *errors = json_object_get(s, "errors");
 	json_t *hit = json_object_get(cache, "hit_ratio");
+	json_t *o;
+	size_t k;
 
 	printf("%s: %s\n", jstr(s, "mountpoint"), jstr(s, "state"));
 	printf("  %-12s %s\n", "backend", jstr(s, "backend"));
@@ -545,6 +547,18 @@ static void print_status(json_t *s, json_t *defaults)
 	printf(", files up to ");
 	print_bytes((uint64_t)jint(cache, "max_cached_file"));
 	printf("\n");
+	json_array_foreach(json_object_get(cache, "tiers"), k, o) {
+		if (strcmp(jstr(o, "name"), "memory") == 0)
+			continue; /* its line is below */
+		printf("  %-12s %s, %lld hits, %lld misses, %lld stored, "
+		       "%lld deleted, %lld errors, %lld too big, %lld keys "
+		       "too long\n",
+		       jstr(o, "name"),
+		       json_is_true(json_object_get(o, "down")) ? "down" : "up",
+		       jint(o, "hits"), jint(o, "misses"), jint(o, "stores"),
+		       jint(o, "deletes"), jint(o, "errors"),
+		       jint(o, "too_big"), jint(o, "key_too_long"));
+	}
 	printf("  %-12s budget ", "memory");
 	print_bytes((uint64_t)jint(mem, "budget"));
 	printf(": cache ");
@@ -1143,6 +1157,168 @@ static int cmd_invalidate(int argc, char **argv)
 	return r;
 }
 
+/*
+ * What preload does: walk the tree through the mount and have the daemon
+ * store each regular file from the backend in the shared tiers.
+ */
+#define PRELOAD_REASONS 16
+
+static struct {
+	struct conn *c;
+	char base[PATH_MAX]; /* the walk's root: absolute, and in the mount */
+	size_t base_len;
+	char rel[PATH_MAX];
+	bool recursive, tty, failed;
+	uint64_t files, stored, bytes, skipped;
+	struct {
+		char *why;
+		uint64_t n;
+	} reasons[PRELOAD_REASONS];
+	int nreasons;
+	struct timespec last;
+} pre;
+
+static void preload_count(const char *why)
+{
+	int k;
+
+	for (k = 0; k < pre.nreasons; k++)
+		if (strcmp(pre.reasons[k].why, why) == 0)
+			break;
+	if (k == pre.nreasons) {
+		if (k == PRELOAD_REASONS)
+			k--; /* the last one counts the rest */
+		else if ((pre.reasons[k].why = strdup(why)))
+			pre.nreasons++;
+		else
+			return;
+	}
+	pre.reasons[k].n++;
+}
+
+/* Whether a progress line is due: the final one, or every 100 ms. */
+static bool progress_due(struct timespec *last, bool final)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!final && (now.tv_sec - last->tv_sec) * 1000000000L +
+				      (now.tv_nsec - last->tv_nsec) <
+			      100000000L)
+		return false;
+	*last = now;
+	return true;
+}
+
+static void preload_progress(bool final)
+{
+	if (!progress_due(&pre.last, final))
+		return;
+	fprintf(stderr, "\rpreload: %" PRIu64 " files, %" PRIu64
+			" stored, %.1f MiB%s",
+		pre.files, pre.stored, (double)pre.bytes / 1048576,
+		final ? "\n" : "");
+}
+
+static int preload_one(const char *path, const struct stat *st, int type,
+		       struct FTW *ftw)
+{
+	const char *below = path + pre.base_len;
+	char rel[PATH_MAX];
+	json_t *data;
+
+	if (!pre.recursive && ftw->level > 1)
+		return 0;
+	if (type != FTW_F || !S_ISREG(st->st_mode))
+		return 0;
+	pre.files++;
+	snprintf(rel, sizeof(rel), "%s%s",
+		 strcmp(pre.rel, "/") || !*below ? pre.rel : "", below);
+	if (call(pre.c, "preload", json_pack("{s:s}", "path", rel), &data) !=
+	    EXIT_OK) {
+		pre.failed = true;
+		return 1; /* the daemon said why; stop */
+	}
+	if (json_is_true(json_object_get(data, "stored"))) {
+		pre.stored++;
+		pre.bytes += (uint64_t)jint(data, "bytes");
+	} else {
+		pre.skipped++;
+		preload_count(jstr(data, "reason"));
+	}
+	json_decref(data);
+	if (pre.tty)
+		preload_progress(false);
+	return 0;
+}
+
+static int cmd_preload(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "recursive", no_argument, 0, 'r' },
+		{ 0 },
+	};
+	struct conn c;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "+r", lo, NULL)) != -1) {
+		if (o == 'r')
+			pre.recursive = true;
+		else
+			usage_error("preload: unknown option '%s'",
+				    argv[optind - 1]);
+	}
+	if (argc - optind != 1)
+		usage_error("preload: needs one PATH");
+	if (opt.socket)
+		usage_error("preload walks the mount: use -m, not -s");
+	locate(argv[optind], &c, pre.rel, sizeof(pre.rel));
+	normalize(argv[optind], pre.base, sizeof(pre.base));
+	pre.base_len = strlen(pre.base);
+	if (conn_open(&c) < 0)
+		return EXIT_UNREACHABLE;
+	pre.c = &c;
+	pre.tty = isatty(STDERR_FILENO);
+	r = nftw(pre.base, preload_one, 64, FTW_PHYS | FTW_MOUNT);
+	if (r < 0) {
+		fprintf(stderr, "cachefsctl: preload %s: %s\n", argv[optind],
+			strerror(errno));
+		conn_close(&c);
+		return EXIT_FAILED;
+	}
+	if (pre.tty)
+		preload_progress(true);
+	if (opt.json) {
+		json_t *why = json_object();
+
+		for (int k = 0; k < pre.nreasons; k++)
+			json_object_set_new(why, pre.reasons[k].why,
+					    json_integer((json_int_t)
+							 pre.reasons[k].n));
+		json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:o}", "files",
+				      (json_int_t)pre.files, "stored",
+				      (json_int_t)pre.stored, "bytes",
+				      (json_int_t)pre.bytes, "skipped",
+				      (json_int_t)pre.skipped, "reasons", why);
+
+		print_json(j);
+		json_decref(j);
+	} else if (!pre.failed) {
+		printf("preload: %" PRIu64 " files: %" PRIu64 " stored (",
+		       pre.files, pre.stored);
+		print_bytes(pre.bytes);
+		printf(")");
+		for (int k = 0; k < pre.nreasons; k++)
+			printf(", %" PRIu64 " %s", pre.reasons[k].n,
+			       pre.reasons[k].why);
+		printf("\n");
+	}
+	for (int k = 0; k < pre.nreasons; k++)
+		free(pre.reasons[k].why);
+	conn_close(&c);
+	return pre.failed ? EXIT_FAILED : EXIT_OK;
+}
+
 /* What warm does: read through the mount what the kernel should keep. */
 static struct {
 	uint64_t files, dirs, other, bytes, skipped, errors;
@@ -1154,14 +1330,8 @@ static struct {
 
 static void warm_progress(bool final)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!final && (now.tv_sec - warm.last.tv_sec) * 1000000000L +
-				      (now.tv_nsec - warm.last.tv_nsec) <
-			      100000000L)
+	if (!progress_due(&warm.last, final))
 		return;
-	warm.last = now;
 	fprintf(stderr, "\rwarm: %" PRIu64 " files, %" PRIu64
 			" directories, %.1f MiB read%s",
 		warm.files, warm.dirs, (double)warm.bytes / 1048576,
@@ -1297,6 +1467,10 @@ static const struct command {
 	{ "invalidate", cmd_invalidate, "invalidate [-r] PATH",
 	  "make the kernel forget what it caches of PATH (a path in a "
 	  "mount), and with -r of everything below" },
+	{ "preload", cmd_preload, "preload [-r] PATH",
+	  "store the files at or below PATH (one level, or all with -r) "
+	  "from the backend in memcached, for nginx; a summary of what was "
+	  "stored and what was not, and why" },
 	{ "warm", cmd_warm, "warm [-r] [--max-size BYTES] PATH",
 	  "read attributes, links and files up to 1 MiB below PATH through "
 	  "the mount into the caches (one level, or all with -r)" },

@@ -8,6 +8,12 @@
  * read: a write that lands meanwhile raises the inode's generation after
  * it reaches the backend, so the value stored can never pass for the new
  * content.
+ *
+ * A shared tier (by_path: memcached) is written by every host over the
+ * same backend, and read by web servers: it gets only files anyone may
+ * read (the caller says so), and its versions leave out what differs
+ * between hosts (device numbers, this mount's generation).  A value found
+ * there is copied into the tiers before it.
  */
 #include "cache.h"
 
@@ -24,9 +30,10 @@ struct tier_counters {
 
 struct cache {
 	struct tier *tiers[CACHE_TIERS_MAX];
+	uint64_t max_file[CACHE_TIERS_MAX]; /* the largest value each takes */
 	struct tier_counters count[CACHE_TIERS_MAX];
 	int ntiers;
-	uint64_t max_file;
+	uint64_t max_any; /* over all tiers */
 	struct cache_stats st; /* atomic */
 };
 
@@ -40,24 +47,26 @@ static uint64_t load(const uint64_t *counter)
 	return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
-int cache_new(uint64_t max_file, struct cache **out)
+int cache_new(struct cache **out)
 {
 	struct cache *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return -ENOMEM;
-	c->max_file = max_file;
 	*out = c;
 	return 0;
 }
 
-int cache_add_tier(struct cache *c, struct tier *t)
+int cache_add_tier(struct cache *c, struct tier *t, uint64_t max_file)
 {
 	if (c->ntiers == CACHE_TIERS_MAX) {
 		t->ops->free(t);
 		return -ENOSPC;
 	}
+	c->max_file[c->ntiers] = max_file;
 	c->tiers[c->ntiers++] = t;
+	if (max_file > c->max_any)
+		c->max_any = max_file;
 	return 0;
 }
 
@@ -93,7 +102,7 @@ static const char *key_of(const struct tier *t, const struct tier_version *v,
 
 bool cache_wants(struct cache *c, const struct tier_version *v)
 {
-	if (v->size <= c->max_file)
+	if (v->size <= c->max_any)
 		return true;
 	inc(&c->st.skipped);
 	return false;
@@ -105,6 +114,58 @@ static bool same_version(const struct tier_version *a,
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
 	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
 	       a->gen == b->gen;
+}
+
+/* What every host sees alike. */
+static bool same_shared(const struct tier_version *a,
+			const struct tier_version *b)
+{
+	return a->ino == b->ino && a->size == b->size &&
+	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+static bool holds(const struct tier *t, const struct tier_version *held,
+		  const struct tier_version *v)
+{
+	return t->ops->by_path ? same_shared(held, v) : same_version(held, v);
+}
+
+/* Whether tier k may hold a file of size bytes (path: NULL if not shared). */
+static bool takes(const struct cache *c, int k, uint64_t size,
+		  const char *path)
+{
+	return size <= c->max_file[k] && (!c->tiers[k]->ops->by_path || path);
+}
+
+/*
+ * Store a whole file in the tiers before tier end (only those keyed by
+ * path with shared_only).  Returns 0, or the first shared tier's error
+ * (-EFBIG: over its limit).
+ */
+static int put_all(struct cache *c, int end, const struct tier_version *v,
+		   const char *path, const void *val, size_t len,
+		   bool shared_only)
+{
+	char id[ID_KEY_MAX];
+	int r = 0;
+
+	for (int k = 0; k < end; k++) {
+		struct tier *t = c->tiers[k];
+		int e;
+
+		if (shared_only && !t->ops->by_path)
+			continue;
+		if (!takes(c, k, len, path)) {
+			if (t->ops->by_path && path && r == 0)
+				r = -EFBIG;
+			continue;
+		}
+		e = t->ops->put(t, TIER_DATA, key_of(t, v, path, id), v, val,
+				len);
+		if (e < 0 && t->ops->by_path && r == 0)
+			r = e;
+	}
+	return r;
 }
 
 static void version_of(struct tier_version *v, const struct stat *st,
@@ -176,44 +237,73 @@ static size_t copy_range(void *dst, const char *src, size_t len, size_t size,
 	return n;
 }
 
+/*
+ * Ask tier k for v's value: the range into buf, or, for a tier after the
+ * first, the whole value, which the tiers before it then get too.
+ * Returns the bytes copied, or a negative errno on a miss.
+ */
+static ssize_t get_from(struct cache *c, int k, const struct tier_version *v,
+			const char *path, void *buf, size_t size, uint64_t off)
+{
+	struct tier *t = c->tiers[k];
+	struct tier_version held;
+	char id[ID_KEY_MAX];
+	const char *key = key_of(t, v, path, id);
+	char *whole = NULL;
+	ssize_t got;
+
+	if (k == 0) {
+		got = t->ops->get(t, TIER_DATA, key, &held, buf, size, off);
+	} else {
+		whole = malloc(v->size ? v->size : 1);
+		if (!whole)
+			return -ENOMEM;
+		got = t->ops->get(t, TIER_DATA, key, &held, whole, v->size, 0);
+	}
+	if (got >= 0 && holds(t, &held, v) && (!whole || got == (ssize_t)v->size)) {
+		inc(&c->count[k].hits);
+		if (whole) {
+			put_all(c, k, v, path, whole, v->size, false);
+			got = (ssize_t)copy_range(buf, whole, v->size, size,
+						  off);
+		}
+		free(whole);
+		return got;
+	}
+	free(whole);
+	inc(&c->count[k].misses);
+	if (got >= 0) {
+		inc(&c->count[k].stale);
+		t->ops->forget(t, key);
+	}
+	return -ENOENT;
+}
+
 ssize_t cache_read(struct cache *c, const struct tier_version *v,
 		   const char *path, int fd, void *buf, size_t size,
 		   uint64_t off)
 {
-	struct tier_version held, now;
-	char id[ID_KEY_MAX];
+	struct tier_version now;
 	void *whole = NULL;
 	size_t len = 0, n;
 	bool settled = false;
 	int r;
 
 	for (int k = 0; k < c->ntiers; k++) {
-		struct tier *t = c->tiers[k];
-		const char *key = key_of(t, v, path, id);
 		ssize_t got;
 
-		got = t->ops->get(t, TIER_DATA, key, &held, buf, size, off);
-		if (got >= 0 && same_version(&held, v)) {
-			inc(&c->count[k].hits);
+		if (!takes(c, k, v->size, path))
+			continue;
+		got = get_from(c, k, v, path, buf, size, off);
+		if (got >= 0)
 			return got;
-		}
-		inc(&c->count[k].misses);
-		if (got >= 0) {
-			inc(&c->count[k].stale);
-			t->ops->forget(t, key);
-		}
 	}
 
 	r = read_whole(fd, v->gen, &whole, &len, &now, &settled);
 	if (r < 0)
 		return r;
 	if (settled) {
-		for (int k = 0; k < c->ntiers; k++) {
-			struct tier *t = c->tiers[k];
-
-			t->ops->put(t, TIER_DATA, key_of(t, &now, path, id),
-				    &now, whole, len);
-		}
+		put_all(c, c->ntiers, &now, path, whole, len, false);
 		inc(&c->st.fills);
 	} else {
 		inc(&c->st.unsettled);
@@ -221,6 +311,53 @@ ssize_t cache_read(struct cache *c, const struct tier_version *v,
 	n = copy_range(buf, whole, len, size, off);
 	free(whole);
 	return (ssize_t)n;
+}
+
+int cache_store(struct cache *c, const char *path, int fd, uint64_t gen,
+		bool shared_only)
+{
+	struct tier_version now;
+	void *whole = NULL;
+	size_t len = 0;
+	bool settled = false;
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size > c->max_any) {
+		inc(&c->st.skipped);
+		return -EFBIG;
+	}
+	r = read_whole(fd, gen, &whole, &len, &now, &settled);
+	if (r < 0)
+		return r;
+	if (settled) {
+		r = put_all(c, c->ntiers, &now, path, whole, len, shared_only);
+		inc(&c->st.fills);
+	} else {
+		inc(&c->st.unsettled);
+		r = -EBUSY;
+	}
+	free(whole);
+	return r;
+}
+
+int cache_forget_path(struct cache *c, const char *path)
+{
+	int r = 0;
+
+	for (int k = 0; k < c->ntiers; k++) {
+		struct tier *t = c->tiers[k];
+		int e;
+
+		if (!t->ops->by_path)
+			continue;
+		e = t->ops->forget(t, path);
+		if (e < 0 && r == 0)
+			r = e;
+	}
+	return r;
 }
 
 ssize_t cache_read_offline(struct cache *c, const struct tier_version *v,
@@ -234,11 +371,12 @@ ssize_t cache_read_offline(struct cache *c, const struct tier_version *v,
 		struct tier *t = c->tiers[k];
 		ssize_t got;
 
-		if (t->ops->by_path && !path)
+		if (!takes(c, k, 0, path))
 			continue;
 		got = t->ops->get(t, TIER_DATA, key_of(t, v, path, id), &held,
 				  buf, size, off);
-		if (got >= 0 && held.dev == v->dev && held.ino == v->ino) {
+		if (got >= 0 && held.ino == v->ino &&
+		    (t->ops->by_path || held.dev == v->dev)) {
 			inc(&c->st.offline_hits);
 			return got;
 		}

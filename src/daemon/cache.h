@@ -37,28 +37,49 @@ struct cache_stats {
 	uint64_t offline_hits; /* served while the backend failed */
 };
 
-/* Files up to max_file bytes are cached. */
-int cache_new(uint64_t max_file, struct cache **out);
-/* Takes t over; tiers are asked in the order they were added. */
-int cache_add_tier(struct cache *c, struct tier *t);
+int cache_new(struct cache **out);
+/*
+ * Takes t over; tiers are asked in the order they were added.  t holds
+ * files up to max_file bytes.
+ */
+int cache_add_tier(struct cache *c, struct tier *t, uint64_t max_file);
 void cache_free(struct cache *c);
 
 /* Whether some tier keys values by path (so callers must give one). */
 bool cache_needs_path(const struct cache *c);
 
-/* Whether a file of this version is small enough to cache (counted). */
+/* Whether a file of this version is small enough for a tier (counted). */
 bool cache_wants(struct cache *c, const struct tier_version *v);
 
 /*
  * Read size bytes at off of a file, whose version is *v, into buf: from
  * the first tier that holds that version, else from fd (the whole file,
  * which then fills every tier).  path is the file's path in the mount,
- * needed only if cache_needs_path().  Returns the bytes read or a
- * negative errno from the backend.
+ * for the tiers keyed by path (cache_needs_path()); NULL keeps the file
+ * out of them (a file not everyone may read).  Returns the bytes read or
+ * a negative errno from the backend.
  */
 ssize_t cache_read(struct cache *c, const struct tier_version *v,
 		   const char *path, int fd, void *buf, size_t size,
 		   uint64_t off);
+
+/*
+ * Store the whole file open at fd in every tier that takes it (path as
+ * for cache_read()), or with shared_only in the tiers keyed by path, its
+ * version as the backend has it with this mount's generation gen: after
+ * a write, so that a shared tier has the new bytes.  Returns 0; -EFBIG
+ * when the file is over a limit; -EBUSY when it changed while being
+ * read (nothing stored); a shared tier's error; or the backend's.
+ */
+int cache_store(struct cache *c, const char *path, int fd, uint64_t gen,
+		bool shared_only);
+
+/*
+ * Forget path in the tiers keyed by path, before a change to it returns.
+ * Returns 0, or a negative errno when a tier could not now (it then
+ * makes sure the value is never served; see tier.h).
+ */
+int cache_forget_path(struct cache *c, const char *path);
 
 /*
  * The backend failed: read from any version of the file (v->dev, v->ino)

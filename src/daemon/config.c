@@ -133,6 +133,50 @@ const struct option_def config_options[] = {
 		.help = "largest file whose bytes the in-process cache keeps",
 	},
 	{
+		.name = "memcached",
+		.type = OPT_STRING,
+		.offset = OFF(memcached),
+		.def = "",
+		.meta = "HOST:PORT;...",
+		.help = "keep small files in this memcached pool too, under "
+			"keys nginx's memcached_pass can serve (or a "
+			"libmemcached configuration string, --SERVER=...)",
+	},
+	{
+		.name = "memcached_prefix",
+		.type = OPT_STRING,
+		.offset = OFF(memcached_prefix),
+		.def = "",
+		.meta = "STRING",
+		.help = "what every memcached key starts with (nginx: "
+			"$memcached_key \"STRING$uri\")",
+	},
+	{
+		.name = "memcached_max_file",
+		.type = OPT_SIZE,
+		.offset = OFF(memcached_max_file),
+		.def = "1M",
+		.help = "largest file kept in memcached (the server's item "
+			"size limit applies too)",
+	},
+	{
+		.name = "memcached_timeout",
+		.type = OPT_DURATION,
+		.offset = OFF(memcached_timeout),
+		.def = "50ms",
+		.help = "how long a memcached request may take before the "
+			"pool is skipped (and retried later)",
+	},
+	{
+		.name = "memcached_ttl",
+		.type = OPT_DURATION,
+		.offset = OFF(memcached_ttl),
+		.def = "1h",
+		.help = "how long memcached keeps a file: the bound on "
+			"serving a file changed on the backend directly that "
+			"no cachefs mount remembers (0: until evicted)",
+	},
+	{
 		.name = "offline",
 		.type = OPT_BOOL,
 		.offset = OFF(offline),

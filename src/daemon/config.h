@@ -44,6 +44,11 @@ struct config {
 	bool cache;	   /* off: every request goes to the backend */
 	uint64_t cache_size;	  /* bytes of the in-process tier; 0: none */
 	uint64_t max_cached_file; /* bytes; larger files are not cached */
+	char *memcached;	  /* the shared tier's servers; "" or NULL: none */
+	char *memcached_prefix;	  /* of every key */
+	uint64_t memcached_max_file; /* bytes */
+	double memcached_timeout;    /* seconds */
+	double memcached_ttl;	     /* seconds; 0: no expiry */
 	bool offline;		  /* serve from the cache when the backend fails */
 	double revalidate; /* seconds between checks of the backend; 0: off */
 	unsigned max_names; /* names remembered for the kernel; 0: no bound */

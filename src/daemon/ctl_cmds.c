@@ -181,7 +181,8 @@ static double ratio(uint64_t hits, uint64_t misses)
 /* One cache tier: its own figures and how the cache layer fared in it. */
 static json_t *tier_json(const struct cache_tier_stats *ts)
 {
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f,"
+			 " s:I, s:I, s:I, s:I, s:b}",
 			 "name", ts->name, "budget",
 			 (json_int_t)ts->tier.budget, "bytes",
 			 (json_int_t)ts->tier.bytes, "entries",
@@ -191,7 +192,24 @@ static json_t *tier_json(const struct cache_tier_stats *ts)
 			 (json_int_t)ts->hits, "misses",
 			 (json_int_t)ts->misses, "stale",
 			 (json_int_t)ts->stale, "hit_ratio",
-			 ratio(ts->hits, ts->misses));
+			 ratio(ts->hits, ts->misses), "errors",
+			 (json_int_t)ts->tier.errors, "too_big",
+			 (json_int_t)ts->tier.too_big, "key_too_long",
+			 (json_int_t)ts->tier.key_too_long, "deletes",
+			 (json_int_t)ts->tier.deletes, "down", ts->tier.down);
+}
+
+/* Whether a cache tier is being skipped for failing. */
+static bool tier_down(struct cfs *fs)
+{
+	for (int k = 0; fs->cache && k < cache_tiers(fs->cache); k++) {
+		struct cache_tier_stats ts;
+
+		cache_get_tier_stats(fs->cache, k, &ts);
+		if (ts.tier.down)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -309,7 +327,8 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 		" s:{s:I, s:I, s:f},"
 		" s:o, s:{s:b, s:i, s:s?}, s:s?, s:s, s:I}",
 		"state",
-		__atomic_load_n(&c->p.fs->degraded, __ATOMIC_RELAXED)
+		__atomic_load_n(&c->p.fs->degraded, __ATOMIC_RELAXED) ||
+				tier_down(c->p.fs)
 			? "degraded"
 			: "ok",
 		"backend", c->p.backend, "mountpoint",
@@ -697,6 +716,50 @@ static int cmd_help(struct ctl *c, json_t *args, json_t **out, char *err,
 	return *out ? 0 : -ENOMEM;
 }
 
+/* Why a file was not preloaded, as the summary counts it. */
+static const char *preload_reason(int r)
+{
+	switch (r) {
+	case -EFBIG: return "too big";
+	case -EPERM: return "not readable by others";
+	case -ENAMETOOLONG: return "key too long";
+	case -EAGAIN: return "memcached down";
+	case -EBUSY: return "changed while read";
+	case -ENOENT: return "gone";
+	case -EACCES: return "through a symlink or another file system";
+	default: return NULL;
+	}
+}
+
+static int cmd_preload(struct ctl *c, json_t *args, json_t **out, char *err,
+		       size_t errlen)
+{
+	const char *path, *why;
+	uint64_t bytes;
+	int r;
+
+	if (unpack(args, err, errlen, "{s:s}", "path", &path) < 0)
+		return -EINVAL;
+	r = fs_preload(c->p.fs, path, &bytes);
+	if (r == -ENOTSUP) {
+		snprintf(err, errlen, "no shared cache tier (-o memcached=)");
+		return r;
+	}
+	if (r == -EINVAL) {
+		snprintf(err, errlen,
+			 "path '%s': not a regular file, or not /-separated "
+			 "names without . and ..",
+			 path);
+		return r;
+	}
+	why = preload_reason(r);
+	if (r < 0 && !why)
+		why = strerror(-r);
+	*out = json_pack("{s:b, s:I, s:s?}", "stored", r == 0, "bytes",
+			 (json_int_t)bytes, "reason", r < 0 ? why : NULL);
+	return *out ? 0 : -ENOMEM;
+}
+
 const struct ctl_command ctl_commands[] = {
 	{ "help", cmd_help, "{}", "list the commands" },
 	{ "status", cmd_status, "{}", "the mount at a glance" },
@@ -713,6 +776,9 @@ const struct ctl_command ctl_commands[] = {
 	  "attributes and pages" },
 	{ "invalidate", cmd_invalidate, "{path: string, recursive?: bool}",
 	  "make the kernel forget what it caches of a path (and below)" },
+	{ "preload", cmd_preload, "{path: string}",
+	  "store one file from the backend in the shared tiers (memcached); "
+	  "stored, bytes, and the reason when not" },
 	{ "trace.on", cmd_trace_on, "{pid?: int, path?: string}",
 	  "record operations, of one process or below one path" },
 	{ "trace.off", cmd_trace_off, "{}", "stop recording operations" },

@@ -25,7 +25,9 @@
 #include <sys/file.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <linux/openat2.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -163,15 +165,92 @@ static void peer_dir(struct cfs *fs, fuse_ino_t ino, const char *name)
 	}
 }
 
+/* Whether a tier keyed by path (memcached) is in use. */
+static bool shared(const struct cfs *fs)
+{
+	return fs->cache && cache_needs_path(fs->cache);
+}
+
+/* Files a shared tier may hold: web servers serve them to anyone. */
+static bool shareable(mode_t mode)
+{
+	return S_ISREG(mode) && (mode & S_IROTH);
+}
+
+/*
+ * path changed through this mount, or on the backend: a shared tier's
+ * value for it goes before the change is reported done.  A tier that
+ * cannot reach its server now makes sure the value goes when it can.
+ */
+static void shared_forget_path(struct cfs *fs, const char *path)
+{
+	if (cache_forget_path(fs->cache, path) < 0)
+		stats_inc(shared_forget_deferred);
+}
+
+void fs_shared_forget(struct cfs *fs, struct inode *i, const char *name)
+{
+	char *path;
+
+	if (!shared(fs) || !(path = node_path(fs, ino_of(fs, i), name)))
+		return;
+	shared_forget_path(fs, path);
+	free(path);
+}
+
+/*
+ * A value was stored for path in a shared tier, read from ino while its
+ * generation was gen: if a write through this mount landed meanwhile,
+ * whose forget the value may have missed, it goes.
+ */
+static void shared_recheck(struct cfs *fs, fuse_ino_t ino, uint64_t gen,
+			   const char *path)
+{
+	struct tier_version now;
+
+	if (inode_version(fs->itab, inode_of(fs, ino), &now) && now.gen != gen)
+		shared_forget_path(fs, path);
+}
+
+/*
+ * ino was written through this mount (marked by note_change()) and is
+ * being closed, or was renamed: store its bytes in the tiers, so that a
+ * web server reading a shared tier has them when close(2) returns.
+ */
+static void shared_store(struct cfs *fs, fuse_ino_t ino, int fd)
+{
+	struct inode *i = inode_of(fs, ino);
+	struct tier_version v;
+	struct datafd *ref = NULL;
+	char *path;
+
+	if (!shareable(inode_mode(fs->itab, i)) ||
+	    !inode_version(fs->itab, i, &v) ||
+	    !(path = node_path(fs, ino, NULL)))
+		return;
+	if (fd < 0 && fs->no_open)
+		fd = datafd_get(fs->data, i, false, &ref);
+	if (fd < 0)
+		fd = -1;
+	if (fd >= 0 && cache_store(fs->cache, path, fd, v.gen, false) == 0) {
+		stats_inc(shared_stores);
+		shared_recheck(fs, ino, v.gen, path);
+	}
+	if (ref)
+		datafd_put(fs->data, ref);
+	free(path);
+}
+
 /*
  * A change through this mount, to ino or to name in directory ino (and
  * so to the directory's listing), and for rename and link to a second
- * place: tell the peers, and the notify listener under what (the op's
- * own name when NULL).
+ * place: tell the shared tiers, the peers, and the notify listener under
+ * what (the op's own name when NULL).
  */
 static void note_change(struct cfs *fs, const char *what, fuse_ino_t ino,
 			const char *name, fuse_ino_t ino2, const char *name2)
 {
+	bool data = !name && S_ISREG(inode_type(inode_of(fs, ino)));
 	char *path, *path2 = NULL;
 
 	/*
@@ -184,11 +263,22 @@ static void note_change(struct cfs *fs, const char *what, fuse_ino_t ino,
 	inode_refresh(fs->itab, inode_of(fs, ino));
 	if (ino2)
 		inode_refresh(fs->itab, inode_of(fs, ino2));
-	if (!fs->peers && !fs->notify)
+	if (!fs->peers && !fs->notify && !shared(fs))
 		return;
 	path = node_path(fs, ino, name);
 	if (ino2)
 		path2 = node_path(fs, ino2, name2);
+	if (shared(fs)) {
+		/* its bytes go to the shared tiers again once it is closed */
+		if (data)
+			inode_mark(fs->itab, inode_of(fs, ino), true);
+		if (path && (name || data))
+			shared_forget_path(fs, path);
+		if (path2)
+			shared_forget_path(fs, path2);
+	}
+	if (!fs->peers && !fs->notify)
+		goto out;
 	if (!path || (ino2 && !path2))
 		goto out;
 	notify_send(fs->notify, what ? what : fs_op_names[op.op], path, path2);
@@ -994,6 +1084,87 @@ static void refresh_name(struct cfs *fs, struct inode *dir, const char *name)
 	inode_unpin(fs->itab, i);
 }
 
+#define SHARED_TREE_DEPTH 256
+
+/*
+ * A directory moved from old to new (mount paths), now open at fd: the
+ * shared tiers forget every file below it under both names, the old one
+ * served no more, the new one possibly stale from before.
+ */
+static void shared_forget_tree(struct cfs *fs, int fd, const char *old,
+			       const char *new, unsigned depth)
+{
+	struct dirent *e;
+	DIR *d;
+
+	if (depth > SHARED_TREE_DEPTH || !(d = fdopendir(fd))) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		char *o = NULL, *n = NULL;
+		unsigned char type = e->d_type;
+		struct stat st;
+
+		if (is_dot_or_dotdot(e->d_name))
+			continue;
+		if (type == DT_UNKNOWN &&
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			type = IFTODT(st.st_mode);
+		if ((type != DT_DIR && type != DT_REG) ||
+		    asprintf(&o, "%s/%s", old, e->d_name) < 0)
+			continue;
+		if (asprintf(&n, "%s/%s", new, e->d_name) < 0) {
+			free(o);
+			continue;
+		}
+		if (type == DT_REG) {
+			shared_forget_path(fs, o);
+			shared_forget_path(fs, n);
+		} else {
+			int sub = openat(dirfd(d), e->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+
+			if (sub >= 0)
+				shared_forget_tree(fs, sub, o, n, depth + 1);
+		}
+		free(o);
+		free(n);
+	}
+	closedir(d);
+}
+
+/*
+ * name in dir dino was moved to newname in ndino (both already forgotten
+ * by note_change()): a file's bytes are stored under its new name, a
+ * directory's files are forgotten under both.
+ */
+static void shared_moved(struct cfs *fs, fuse_ino_t dino, const char *name,
+			 fuse_ino_t ndino, const char *newname)
+{
+	char *old = node_path(fs, dino, name), *new = NULL;
+	struct inode *i;
+	int fd;
+
+	if (!old || inode_find_name(fs->itab, inode_of(fs, ndino), newname,
+				    &i) != 0) {
+		free(old);
+		return;
+	}
+	if (S_ISREG(inode_type(i))) {
+		shared_store(fs, ino_of(fs, i), -1);
+	} else if (S_ISDIR(inode_type(i)) &&
+		   (new = node_path(fs, ndino, newname))) {
+		fd = inode_open(fs->itab, i, O_RDONLY | O_DIRECTORY);
+		if (fd >= 0)
+			shared_forget_tree(fs, fd, old, new, 0);
+	}
+	inode_unpin(fs->itab, i);
+	free(old);
+	free(new);
+}
+
 static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       fuse_ino_t newparent, const char *newname,
 		       unsigned int flags)
@@ -1031,6 +1202,12 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		refresh_name(fs, nd, newname);
 		if (flags & RENAME_EXCHANGE)
 			refresh_name(fs, od, name);
+		if (shared(fs)) {
+			shared_moved(fs, parent, name, newparent, newname);
+			if (flags & RENAME_EXCHANGE)
+				shared_moved(fs, newparent, newname, parent,
+					     name);
+		}
 		if (victim) { /* replaced: one link less, or none */
 			inode_refresh(fs->itab, victim);
 			inode_drop(fs->itab, victim);
@@ -1177,11 +1354,13 @@ static bool read_cached(fuse_req_t req, struct cfs *fs, fuse_ino_t ino,
 	buf = malloc(size ? size : 1);
 	if (!buf)
 		return false;
-	if (cache_needs_path(fs->cache))
+	if (shared(fs) && shareable(inode_mode(fs->itab, inode_of(fs, ino))))
 		path = node_path(fs, ino, NULL);
 	if (fd >= 0)
 		n = cache_read(fs->cache, &v, path, fd, buf, size,
 			       (uint64_t)off);
+	if (fd >= 0 && path)
+		shared_recheck(fs, ino, v.gen, path);
 	if (offline(fs, (int)n)) {
 		ssize_t held = cache_read_offline(fs->cache, &v, path, buf,
 						  size, (uint64_t)off);
@@ -1300,7 +1479,15 @@ static void cfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd, r;
 
 	op_begin(req, OP_flush, ino, NULL);
+	if (shared(fs_of(req)) &&
+	    inode_mark(fs_of(req)->itab, inode_of(fs_of(req), ino), false))
+		shared_store(fs_of(req), ino,
+			     fs_of(req)->no_open ? -1 : (int)fi->fh);
 	if (fs_of(req)->no_open) {
+		if (shared(fs_of(req))) { /* closes store what was written */
+			reply_err(req, 0);
+			return;
+		}
 		/* no flushes then, for good: close(2) stays in the kernel */
 		op_end(0, 0);
 		fuse_reply_err(req, ENOSYS);
@@ -1861,6 +2048,7 @@ static void inval_tree(struct cfs *fs, struct inode *dir, unsigned depth,
 			inode_unpin(fs->itab, child);
 		}
 		inode_distrust_name(fs->itab, dir, list[k]);
+		fs_shared_forget(fs, dir, list[k]);
 		if (fuse_lowlevel_notify_inval_entry(fs->se, ino_of(fs, dir),
 						     list[k],
 						     strlen(list[k])) == 0)
@@ -1906,6 +2094,7 @@ int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
 			}
 			/* the kernel's entry, also when the name is gone */
 			inode_distrust_name(fs->itab, dir, part);
+			fs_shared_forget(fs, dir, part);
 			if (fuse_lowlevel_notify_inval_entry(
 				    fs->se, ino_of(fs, dir), part,
 				    strlen(part)) == 0)
@@ -1922,6 +2111,69 @@ int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
 		dir = child;
 	}
 	free(copy);
+	return r;
+}
+
+/*
+ * Whether path is "/" and components that are neither empty, "." nor
+ * "..": the one spelling of a file that web servers use for its key.
+ */
+static bool clean_path(const char *path)
+{
+	const char *p = path, *end;
+
+	if (*p != '/' || !p[1])
+		return false;
+	while (*p == '/') {
+		p++;
+		end = strchrnul(p, '/');
+		if (end == p || (end - p == 1 && p[0] == '.') ||
+		    (end - p == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p = end;
+	}
+	return true;
+}
+
+int fs_preload(struct cfs *fs, const char *path, uint64_t *bytes)
+{
+	/* confined like the mount: below the root, no symlinks, no .. */
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	struct inode *root = inode_root(fs->itab);
+	const char *rel = path + 1;
+	struct stat st;
+	int rfd, fd, r;
+
+	*bytes = 0;
+	if (!shared(fs))
+		return -ENOTSUP;
+	if (!clean_path(path))
+		return -EINVAL;
+	rfd = inode_fd_get(fs->itab, root);
+	if (rfd < 0)
+		return rfd;
+	fd = (int)syscall(SYS_openat2, rfd, rel, &how, sizeof(how));
+	r = fd < 0 ? -errno : 0;
+	inode_fd_put(fs->itab, root);
+	if (r < 0)
+		return r == -EXDEV || r == -ELOOP ? -EACCES : r;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	else if (!shareable(st.st_mode))
+		r = -EPERM;
+	else
+		r = cache_store(fs->cache, path, fd, 0, true);
+	if (r == 0) {
+		*bytes = (uint64_t)st.st_size;
+		stats_inc(shared_stores);
+	}
+	close(fd);
 	return r;
 }
 

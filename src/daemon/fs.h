@@ -52,6 +52,23 @@ int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
 fuse_ino_t fs_ino_of(struct cfs *fs, struct inode *i);
 
 /*
+ * Shared cache tiers (keyed by path) forget the value of name in
+ * directory i, or of i itself with name NULL: it changed on the backend.
+ */
+void fs_shared_forget(struct cfs *fs, struct inode *i, const char *name);
+
+/*
+ * Store the file at path (relative to the mount, "/dir/file") in the
+ * shared tiers from the backend, and its size in *bytes.  Not from a
+ * FUSE request.  Returns 0; -ENOTSUP without a shared tier; -EINVAL for
+ * a path with . or .. or empty components, or not a regular file;
+ * -EACCES for a path through a symlink or another file system; -EPERM
+ * for a file not everyone may read; -EFBIG over a size limit; -EBUSY if
+ * it changed while being read; a tier's or the backend's error.
+ */
+int fs_preload(struct cfs *fs, const char *path, uint64_t *bytes);
+
+/*
  * Drop the kernel's cached attributes and pages of every inode it knows
  * (names expire after entry_timeout).  Not from a FUSE request.  Returns
  * the number of inodes invalidated or a negative errno.

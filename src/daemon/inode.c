@@ -64,6 +64,7 @@ struct inode {
 	unsigned pins;	   /* the revalidator's; freed only when 0 */
 	bool retained;	   /* forgotten by the kernel, kept (t->retained) */
 	bool gone;	   /* not to be kept: free with the last reference */
+	bool marked;	   /* the caller's; see inode_mark() */
 	struct inode *ret_prev, *ret_next;
 	struct inode *all_prev, *all_next; /* every inode, oldest first */
 	bool snap_valid;
@@ -830,6 +831,27 @@ void inode_drop(struct inode_table *t, struct inode *i)
 	release_done(t, i, r, fd);
 }
 
+bool inode_mark(struct inode_table *t, struct inode *i, bool on)
+{
+	bool was;
+
+	pthread_mutex_lock(&t->lock);
+	was = i->marked;
+	i->marked = on;
+	pthread_mutex_unlock(&t->lock);
+	return was;
+}
+
+mode_t inode_mode(struct inode_table *t, struct inode *i)
+{
+	mode_t mode;
+
+	pthread_mutex_lock(&t->lock);
+	mode = i->snap_valid ? (mode_t)i->snap.mode : i->type;
+	pthread_mutex_unlock(&t->lock);
+	return mode;
+}
+
 bool inode_known(struct inode_table *t, struct inode *i)
 {
 	bool known;
@@ -1327,7 +1349,7 @@ static bool trim_names(struct inode_table *t,
 		}
 		pthread_mutex_unlock(&t->lock);
 		for (size_t k = 0; k < n; k++) {
-			ops->entry_changed(arg, i, list[k]);
+			ops->name_trimmed(arg, i, list[k]);
 			free(list[k]);
 		}
 		free(list);

@@ -104,6 +104,12 @@ void inode_forget(struct inode_table *t, struct inode *i, uint64_t n);
 /* Whether the kernel holds a lookup reference to i. */
 bool inode_known(struct inode_table *t, struct inode *i);
 
+/* One flag per inode for the caller's use: set or clear it, get the old. */
+bool inode_mark(struct inode_table *t, struct inode *i, bool on);
+
+/* i's mode as last seen (only the type if never seen). */
+mode_t inode_mode(struct inode_table *t, struct inode *i);
+
 /*
  * Never keep i after the kernel forgets it, nor answer a lookup of it
  * from memory unless offline; free it now if it is only retained.  The
@@ -193,6 +199,8 @@ struct inode_change_ops {
 	void (*inode_changed)(void *arg, struct inode *i);
 	/* name in dir now leads elsewhere, or nowhere, or somewhere */
 	void (*entry_changed)(void *arg, struct inode *dir, const char *name);
+	/* name in dir is forgotten to keep the table within its bounds */
+	void (*name_trimmed)(void *arg, struct inode *dir, const char *name);
 };
 
 /*

@@ -31,6 +31,7 @@
 #include "notify.h"
 #include "peers.h"
 #include "revalidate.h"
+#include "tier_memcached.h"
 #include "trace.h"
 
 #ifndef CACHEFS_VERSION
@@ -317,19 +318,60 @@ static unsigned auto_fd_cache(rlim_t nofile)
 	return n < 16 ? 16 : n > 512 ? 512 : (unsigned)n;
 }
 
-/* The cache tiers: memory first. */
+/* The shared tier, behind the in-process one. */
+static int start_memcached(struct cfs *fs)
+{
+	const struct config *cfg = fs->cfg;
+	struct tier_memcached_cfg mc = {
+		.servers = cfg->memcached,
+		.prefix = cfg->memcached_prefix,
+		.max_file = cfg->memcached_max_file,
+		.timeout_ms = (unsigned)(cfg->memcached_timeout * 1000 + 0.5),
+		.ttl_s = (unsigned)(cfg->memcached_ttl + 0.5),
+	};
+	char err[256], *servers;
+	struct tier *t;
+	int r;
+
+	if (!mc.timeout_ms)
+		mc.timeout_ms = 1;
+	/* ";" separates servers where a comma would end the option */
+	servers = strdup(cfg->memcached);
+	if (!servers)
+		return -ENOMEM;
+	if (strncmp(servers, "--", 2) != 0)
+		for (char *p = servers; (p = strchr(p, ';')); p++)
+			*p = ',';
+	mc.servers = servers;
+	r = tier_memcached_new(&mc, &t, err, sizeof(err));
+	free(servers);
+	if (r < 0) {
+		log_error("memcached=%s: %s", cfg->memcached, err);
+		return r;
+	}
+	return cache_add_tier(fs->cache, t, cfg->memcached_max_file);
+}
+
+/* The cache tiers: memory first, then memcached. */
 static int start_cache(struct cfs *fs)
 {
 	struct tier *mem;
 	int r;
 
-	r = cache_new(fs->cfg->max_cached_file, &fs->cache);
+	r = cache_new(&fs->cache);
 	if (r < 0)
 		goto fail;
-	mem = tier_mem_new(fs->cfg->cache_size);
-	r = mem ? cache_add_tier(fs->cache, mem) : -ENOMEM;
-	if (r < 0)
-		goto fail;
+	if (fs->cfg->cache_size) {
+		mem = tier_mem_new(fs->cfg->cache_size);
+		r = mem ? cache_add_tier(fs->cache, mem,
+					 fs->cfg->max_cached_file)
+			: -ENOMEM;
+		if (r < 0)
+			goto fail;
+	}
+	if (fs->cfg->memcached && fs->cfg->memcached[0] &&
+	    (r = start_memcached(fs)) < 0)
+		return r; /* said why */
 	return 0;
 fail:
 	log_error_errno(r, "cannot set up the cache");
@@ -488,7 +530,8 @@ int main(int argc, char **argv)
 		}
 		inode_table_on_forget(fs.itab, drop_data, &fs);
 	}
-	if (cfg.cache_size && start_cache(&fs) < 0)
+	if ((cfg.cache_size || (cfg.memcached && cfg.memcached[0])) &&
+	    start_cache(&fs) < 0)
 		goto out_itab;
 	if (cfg.cache_size) {
 		inode_table_set_bytes_max(fs.itab,

@@ -72,6 +72,19 @@ static uint64_t t_entries(const struct cache_tier_stats *t)
 	return t->tier.entries;
 }
 
+static uint64_t t_errors(const struct cache_tier_stats *t)
+{
+	return t->tier.errors;
+}
+static uint64_t t_too_big(const struct cache_tier_stats *t)
+{
+	return t->tier.too_big + t->tier.key_too_long;
+}
+static uint64_t t_down(const struct cache_tier_stats *t)
+{
+	return t->tier.down;
+}
+
 static void cache_metrics(struct evbuffer *out, struct cache *cache)
 {
 	struct cache_stats cs;
@@ -89,6 +102,14 @@ static void cache_metrics(struct evbuffer *out, struct cache *cache)
 		    "bytes a cache tier holds", t_bytes);
 	tier_series(out, cache, "cachefs_cache_entries", "gauge", false,
 		    "values a cache tier holds", t_entries);
+	tier_series(out, cache, "cachefs_cache_errors_total", "counter",
+		    false, "requests a cache tier failed or timed out",
+		    t_errors);
+	tier_series(out, cache, "cachefs_cache_refused_total", "counter",
+		    false, "values a tier did not take: too big, or a key too "
+		    "long", t_too_big);
+	tier_series(out, cache, "cachefs_cache_down", "gauge", false,
+		    "1 while a tier is skipped for failing", t_down);
 	cache_get_stats(cache, &cs);
 	counter(out, "cachefs_cache_fills_total",
 		"files read whole from the backend into the tiers", cs.fills);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "stats.h"
@@ -33,9 +34,11 @@ static void inode_changed(void *arg, struct inode *i)
 
 	stats_inc(inval_inode);
 	fuse_lowlevel_notify_inval_inode(fs->se, fs_ino_of(fs, i), 0, 0);
+	if (S_ISREG(inode_type(i)))
+		fs_shared_forget(fs, i, NULL);
 }
 
-static void entry_changed(void *arg, struct inode *dir, const char *name)
+static void name_trimmed(void *arg, struct inode *dir, const char *name)
 {
 	struct cfs *fs = arg;
 
@@ -44,9 +47,19 @@ static void entry_changed(void *arg, struct inode *dir, const char *name)
 					 strlen(name));
 }
 
+/* A change on the backend: shared tiers forget the path too. */
+static void entry_changed(void *arg, struct inode *dir, const char *name)
+{
+	struct cfs *fs = arg;
+
+	name_trimmed(arg, dir, name);
+	fs_shared_forget(fs, dir, name);
+}
+
 static const struct inode_change_ops notify_kernel = {
 	.inode_changed = inode_changed,
 	.entry_changed = entry_changed,
+	.name_trimmed = name_trimmed,
 };
 
 static double interval_of(struct cfs *fs)

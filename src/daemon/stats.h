@@ -63,7 +63,12 @@ extern const char *const fs_op_names[OP__COUNT];
 			  "backend failed (offline)")                      \
 	X(lookup_memory, "lookups answered from the inode table, "         \
 			 "without the backend")                            \
-	X(lookup_memory_missing, "of those, names remembered missing")
+	X(lookup_memory_missing, "of those, names remembered missing")    \
+	X(shared_forget_deferred, "changed paths a shared tier could not "  \
+				  "forget at once (it will when its "   \
+				  "server answers)")                    \
+	X(shared_stores, "files stored in the shared tiers when closed "   \
+			 "after a write, or renamed")
 
 /*
  * Latency histogram: bucket k (k < STATS_LAT_BUCKETS - 1) counts

@@ -19,6 +19,7 @@ declare -A CFS_PIDS=()
 declare -A CFS_LOGS=()
 declare -A CFS_FDS=()
 declare -A CFS_SRC=()
+declare -A CFS_SERVERS=()	# name -> pid of a server the test started
 
 cfs_fail() {
 	echo "FAIL: $*" >&2
@@ -36,6 +37,9 @@ cfs_cleanup() {
 	done
 	for m in "${!CFS_PIDS[@]}"; do
 		kill "${CFS_PIDS[$m]}" 2>/dev/null
+	done
+	for m in "${!CFS_SERVERS[@]}"; do
+		kill "${CFS_SERVERS[$m]}" 2>/dev/null
 	done
 	if [ -n "${CFS_TMP:-}" ] && [ -d "$CFS_TMP" ]; then
 		rm -rf --one-file-system "$CFS_TMP"
@@ -167,4 +171,39 @@ cfs_dirs() {
 	CFS_MNT=$CFS_TMP/mnt$1
 	mkdir -p "$CFS_BACKEND" "$CFS_MNT"
 	chmod 755 "$CFS_BACKEND" "$CFS_MNT"
+}
+
+# cfs_free_tcp_port -- a TCP port on 127.0.0.1 nobody listens on now.
+cfs_free_tcp_port() {
+	/usr/bin/python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# cfs_port_open PORT -- true once something accepts on 127.0.0.1:PORT.
+cfs_port_open() {
+	(exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# cfs_server NAME PORT CMD... -- start a server in the background (killed
+# by the EXIT trap) and wait until it accepts on 127.0.0.1:PORT.
+cfs_server() {
+	local name=$1 port=$2
+	shift 2
+	"$@" >"$CFS_TMP/$name.log" 2>&1 &
+	CFS_SERVERS[$name]=$!
+	cfs_wait_for cfs_port_open "$port" || {
+		cat "$CFS_TMP/$name.log" >&2
+		cfs_fail "$name did not listen on 127.0.0.1:$port"
+	}
+}
+
+# cfs_server_kill NAME [SIGNAL] -- stop a server started by cfs_server.
+cfs_server_kill() {
+	local pid=${CFS_SERVERS[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill "-${2:-TERM}" "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	unset "CFS_SERVERS[$1]"
 }

@@ -128,8 +128,8 @@ START_TEST(test_cache_versions)
 	char buf[64];
 	int fd;
 
-	ck_assert_int_eq(cache_new(1024, &c), 0);
-	ck_assert_int_eq(cache_add_tier(c, tier_mem_new(1 << 20)), 0);
+	ck_assert_int_eq(cache_new(&c), 0);
+	ck_assert_int_eq(cache_add_tier(c, tier_mem_new(1 << 20), 1024), 0);
 	ck_assert(!cache_needs_path(c));
 	fd = make_file("first content", &v, 3);
 	ck_assert(cache_wants(c, &v));
@@ -177,6 +177,103 @@ START_TEST(test_cache_versions)
 }
 END_TEST
 
+/* A tier keyed by path, as a shared one (memcached) is: a memory tier. */
+static struct tier_ops shared_ops;
+
+static void shared_clear(struct tier *t)
+{
+	(void)t; /* every writer keeps a shared tier current */
+}
+
+static struct tier *shared_tier(void)
+{
+	struct tier *t = tier_mem_new(1 << 20);
+
+	shared_ops = *t->ops;
+	shared_ops.name = "shared";
+	shared_ops.by_path = true;
+	shared_ops.clear = shared_clear;
+	t->ops = &shared_ops;
+	return t;
+}
+
+START_TEST(test_cache_shared_tier)
+{
+	struct cache_tier_stats l1, l2;
+	struct tier_version v, other_host;
+	struct cache *c;
+	char buf[64];
+	int fd;
+
+	ck_assert_int_eq(cache_new(&c), 0);
+	ck_assert_int_eq(cache_add_tier(c, tier_mem_new(1 << 20), 4), 0);
+	ck_assert_int_eq(cache_add_tier(c, shared_tier(), 1024), 0);
+	ck_assert(cache_needs_path(c));
+	fd = make_file("shared bytes", &v, 1);
+	/* over the first tier's limit, within the second's */
+	ck_assert(cache_wants(c, &v));
+	ck_assert_int_eq(cache_read(c, &v, "/a", fd, buf, 6, 0), 6);
+	cache_get_tier_stats(c, 1, &l2);
+	ck_assert_uint_eq(l2.tier.entries, 1);
+	cache_get_tier_stats(c, 0, &l1);
+	ck_assert_uint_eq(l1.tier.entries, 0);
+
+	/* another host's view: other device, other generation; same file */
+	other_host = v;
+	other_host.dev++;
+	other_host.gen = 99;
+	ck_assert_int_eq(cache_read(c, &other_host, "/a", -1, buf, 64, 7), 5);
+	ck_assert(memcmp(buf, "bytes", 5) == 0);
+	cache_get_tier_stats(c, 1, &l2);
+	ck_assert_uint_eq(l2.hits, 1);
+
+	/* without a path (not for everyone's eyes) it stays out */
+	ck_assert_int_eq(cache_forget_path(c, "/a"), 0);
+	ck_assert_int_eq(cache_read(c, &v, NULL, fd, buf, 6, 0), 6);
+	cache_get_tier_stats(c, 1, &l2);
+	ck_assert_uint_eq(l2.tier.entries, 0);
+
+	/* a store after a write fills it; the old version is a miss */
+	ck_assert_int_eq(pwrite(fd, "SHARED bytes!", 13, 0), 13);
+	ck_assert_int_eq(cache_store(c, "/a", fd, 2, false), 0);
+	cache_get_tier_stats(c, 1, &l2);
+	ck_assert_uint_eq(l2.tier.entries, 1);
+	ck_assert_int_eq(cache_read(c, &v, "/a", fd, buf, 64, 0), 13);
+	ck_assert(memcmp(buf, "SHARED bytes!", 13) == 0);
+	cache_get_tier_stats(c, 1, &l2);
+	ck_assert_uint_ge(l2.stale, 1);
+	cache_free(c);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_cache_promotes)
+{
+	struct cache_tier_stats l1;
+	struct tier_version v;
+	struct cache *c;
+	char buf[64];
+	int fd;
+
+	ck_assert_int_eq(cache_new(&c), 0);
+	ck_assert_int_eq(cache_add_tier(c, tier_mem_new(1 << 20), 1024), 0);
+	ck_assert_int_eq(cache_add_tier(c, shared_tier(), 1024), 0);
+	fd = make_file("promote me", &v, 1);
+	ck_assert_int_eq(cache_store(c, "/p", fd, 1, false), 0);
+	cache_clear(c); /* the memory tier only */
+	v.dev++; /* this host's view of the file: the second tier hits */
+	ck_assert_int_eq(cache_read(c, &v, "/p", -1, buf, 7, 0), 7);
+	ck_assert(memcmp(buf, "promote", 7) == 0);
+	cache_get_tier_stats(c, 0, &l1);
+	ck_assert_uint_eq(l1.tier.entries, 1); /* copied into the first */
+	ck_assert_int_eq(cache_read(c, &v, "/p", -1, buf, 64, 8), 2);
+	cache_get_tier_stats(c, 0, &l1);
+	ck_assert_uint_eq(l1.hits, 1);
+	cache_free(c);
+	close(fd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cache");
@@ -187,6 +284,8 @@ int main(void)
 	tcase_add_test(tc, test_mem_get_put_range);
 	tcase_add_test(tc, test_mem_budget_lru);
 	tcase_add_test(tc, test_cache_versions);
+	tcase_add_test(tc, test_cache_shared_tier);
+	tcase_add_test(tc, test_cache_promotes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -261,6 +261,7 @@ static void count_entry(void *arg, struct inode *d, const char *name)
 static const struct inode_change_ops counting = {
 	.inode_changed = count_inode,
 	.entry_changed = count_entry,
+	.name_trimmed = count_entry,
 };
 
 /* Only what differs from what the kernel was told is reported. */
