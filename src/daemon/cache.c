@@ -384,6 +384,38 @@ ssize_t cache_read_offline(struct cache *c, const struct tier_version *v,
 	return -ENOENT;
 }
 
+bool cache_missing(struct cache *c, const char *path,
+		   const struct tier_version *dir)
+{
+	struct tier_version held;
+
+	for (int k = 0; k < c->ntiers; k++) {
+		struct tier *t = c->tiers[k];
+
+		if (!t->ops->by_path)
+			continue;
+		if (t->ops->get(t, TIER_MISSING, path, &held, NULL, 0, 0) == 0 &&
+		    same_shared(&held, dir)) {
+			inc(&c->st.missing_hits);
+			return true;
+		}
+	}
+	inc(&c->st.missing_misses);
+	return false;
+}
+
+void cache_note_missing(struct cache *c, const char *path,
+			const struct tier_version *dir)
+{
+	for (int k = 0; k < c->ntiers; k++) {
+		struct tier *t = c->tiers[k];
+
+		if (t->ops->by_path &&
+		    t->ops->put(t, TIER_MISSING, path, dir, "", 0) == 0)
+			inc(&c->st.missing_stores);
+	}
+}
+
 void cache_clear(struct cache *c)
 {
 	for (int k = 0; k < c->ntiers; k++)
@@ -418,4 +450,7 @@ void cache_get_stats(struct cache *c, struct cache_stats *st)
 	st->skipped = load(&c->st.skipped);
 	st->unsettled = load(&c->st.unsettled);
 	st->offline_hits = load(&c->st.offline_hits);
+	st->missing_hits = load(&c->st.missing_hits);
+	st->missing_misses = load(&c->st.missing_misses);
+	st->missing_stores = load(&c->st.missing_stores);
 }

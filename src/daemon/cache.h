@@ -35,6 +35,8 @@ struct cache_stats {
 	uint64_t skipped;      /* reads of files over max_cached_file */
 	uint64_t unsettled;    /* fills not stored: the file changed meanwhile */
 	uint64_t offline_hits; /* served while the backend failed */
+	/* names missing, in the shared tiers */
+	uint64_t missing_hits, missing_misses, missing_stores;
 };
 
 int cache_new(struct cache **out);
@@ -88,6 +90,17 @@ int cache_forget_path(struct cache *c, const char *path);
 ssize_t cache_read_offline(struct cache *c, const struct tier_version *v,
 			   const char *path, void *buf, size_t size,
 			   uint64_t off);
+
+/*
+ * Names that do not exist, in the shared tiers, for other hosts: whether
+ * one remembers path missing while its directory was at version dir;
+ * and remember it so.  A directory's version changes with every entry
+ * made in it, so a remembered name holds only while it is unchanged.
+ */
+bool cache_missing(struct cache *c, const char *path,
+		   const struct tier_version *dir);
+void cache_note_missing(struct cache *c, const char *path,
+			const struct tier_version *dir);
 
 /* Forget everything. */
 void cache_clear(struct cache *c);

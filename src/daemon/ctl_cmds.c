@@ -239,7 +239,8 @@ static json_t *cache_json(struct cfs *fs)
 			}
 		}
 	}
-	return json_pack("{s:b, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:o}",
+	return json_pack("{s:b, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+			 " s:o}",
 			 "enabled",
 			 __atomic_load_n(&fs->cfg->cache, __ATOMIC_RELAXED),
 			 "tier", names, "hit_ratio", hit, "max_cached_file",
@@ -247,7 +248,9 @@ static json_t *cache_json(struct cfs *fs)
 			 (json_int_t)cs.fills, "skipped",
 			 (json_int_t)cs.skipped, "unsettled",
 			 (json_int_t)cs.unsettled, "offline_hits",
-			 (json_int_t)cs.offline_hits, "tiers", tiers);
+			 (json_int_t)cs.offline_hits, "missing_hits",
+			 (json_int_t)cs.missing_hits, "missing_stores",
+			 (json_int_t)cs.missing_stores, "tiers", tiers);
 }
 
 /*

@@ -671,6 +671,53 @@ static int lookup_offline(struct cfs *fs, fuse_ino_t parent, const char *name,
 	return 0;
 }
 
+/*
+ * A name the shared tiers remember missing from directory parent as it
+ * is now (another host looked it up): -ENOENT, else -ENODATA.
+ */
+static int lookup_shared_missing(struct cfs *fs, fuse_ino_t parent,
+				 const char *name)
+{
+	struct tier_version dir;
+	char *path;
+	bool missing;
+
+	if (!shared(fs) || !caching(fs) || !inode_table_trusted(fs->itab) ||
+	    !inode_version(fs->itab, inode_of(fs, parent), &dir) ||
+	    !(path = node_path(fs, parent, name)))
+		return -ENODATA;
+	missing = cache_missing(fs->cache, path, &dir);
+	free(path);
+	if (!missing)
+		return -ENODATA;
+	stats_inc(lookup_shared_missing);
+	return -ENOENT;
+}
+
+/*
+ * name is missing from directory parent: tell the shared tiers, with the
+ * directory's version.  Only a directory whose times are over a second
+ * old: an entry made within the same clock tick might not move them.
+ */
+static void note_shared_missing(struct cfs *fs, fuse_ino_t parent,
+				const char *name)
+{
+	struct tier_version dir;
+	struct timespec now;
+	char *path;
+
+	if (!shared(fs) || !caching(fs) ||
+	    !inode_version(fs->itab, inode_of(fs, parent), &dir))
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec - dir.mtime_ns / 1000000000 < 2 ||
+	    now.tv_sec - dir.ctime_ns / 1000000000 < 2 ||
+	    !(path = node_path(fs, parent, name)))
+		return;
+	cache_note_missing(fs->cache, path, &dir);
+	free(path);
+}
+
 static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct cfs *fs = fs_of(req);
@@ -681,7 +728,12 @@ static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	/* "." and ".." come only to exported mounts; inode_lookup refuses them. */
 	r = lookup_memory(fs, parent, name, &e);
 	if (r == -ENODATA)
+		r = lookup_shared_missing(fs, parent, name);
+	if (r == -ENODATA) {
 		r = do_lookup(fs, parent, name, &e);
+		if (r == -ENOENT)
+			note_shared_missing(fs, parent, name);
+	}
 	if (offline(fs, r))
 		r = lookup_offline(fs, parent, name, r, &e);
 	if (r == -ENOENT && timeout(fs, &fs->cfg->negative_timeout) > 0) {

@@ -38,6 +38,12 @@ struct tier_version {
 
 enum tier_kind {
 	TIER_DATA, /* the bytes of a small regular file */
+	/*
+	 * A name that did not exist: no bytes; the version is its
+	 * directory's when it was looked up, so the value holds only while
+	 * the directory is unchanged.  Only shared tiers keep these.
+	 */
+	TIER_MISSING,
 	TIER__KINDS
 };
 

@@ -183,9 +183,9 @@ int tier_memcached_key(const char *prefix, const char *path, char *out,
 }
 
 struct mc_keys {
-	char data[KEY_BUF], meta[KEY_BUF];
+	char data[KEY_BUF], meta[KEY_BUF], missing[KEY_BUF];
 	char group[KEY_BUF]; /* unescaped: only hashed, never sent */
-	size_t data_len, meta_len, group_len;
+	size_t data_len, meta_len, missing_len, group_len;
 };
 
 /*
@@ -215,6 +215,9 @@ static int make_keys(const struct tier_memcached *m, const char *path,
 	memcpy(k->meta, m->eprefix, ep);
 	memcpy(k->meta + ep, "#v", 2);
 	memcpy(k->meta + ep + 2, k->data + ep, k->data_len - ep);
+	k->missing_len = k->meta_len;
+	memcpy(k->missing, k->meta, k->meta_len);
+	k->missing[ep + 1] = 'n';
 	/* escaping never shortens, so this fits where the data key did */
 	k->group_len = m->prefix_len + plen;
 	memcpy(k->group, m->prefix, m->prefix_len);
@@ -582,6 +585,69 @@ static memcached_return_t fetch_pair(memcached_st *mc, const struct mc_keys *k,
 	return rc;
 }
 
+/* memcached's exptime: seconds from now, or past 30 days a Unix time */
+static time_t expiry(const struct tier_memcached *m)
+{
+	if (m->ttl_s <= 30 * 24 * 3600)
+		return (time_t)m->ttl_s;
+	return time(NULL) + (time_t)m->ttl_s;
+}
+
+/*
+ * A name remembered missing, and its directory's version then (see
+ * TIER_MISSING): no bytes, so nothing nginx could serve; under
+ * prefix#n/path.  Returns 0 or -ENOENT, or the servers' error.
+ */
+static ssize_t get_missing(struct tier_memcached *m, const char *path,
+			   struct tier_version *ver)
+{
+	struct mc_keys k;
+	memcached_return_t rc;
+	memcached_st *mc;
+	uint32_t flags;
+	uint64_t sum;
+	size_t len;
+	char *val;
+	int r;
+
+	if (make_keys(m, path, &k) < 0)
+		return -ENOENT;
+	r = begin(m, &mc);
+	if (r < 0)
+		return r;
+	val = memcached_get_by_key(mc, k.group, k.group_len, k.missing,
+				   k.missing_len, &len, &flags, &rc);
+	end(m, mc, rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND);
+	if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) {
+		free(val);
+		return errno_of(rc);
+	}
+	r = val && parse_meta(val, len, ver, &sum) ? 0 : -ENOENT;
+	free(val);
+	return r;
+}
+
+static int put_missing(struct tier_memcached *m, const char *path,
+		       const struct tier_version *dir)
+{
+	char meta[META_MAX];
+	struct mc_keys k;
+	memcached_return_t rc;
+	memcached_st *mc;
+	int r, n;
+
+	if (make_keys(m, path, &k) < 0)
+		return -ENAMETOOLONG;
+	r = begin(m, &mc);
+	if (r < 0)
+		return r;
+	n = format_meta(meta, sizeof(meta), dir, 0);
+	rc = memcached_set_by_key(mc, k.group, k.group_len, k.missing,
+				  k.missing_len, meta, (size_t)n, expiry(m), 0);
+	end(m, mc, rc == MEMCACHED_SUCCESS);
+	return rc == MEMCACHED_SUCCESS ? 0 : errno_of(rc);
+}
+
 static ssize_t mc_get(struct tier *t, enum tier_kind kind, const char *path,
 		      struct tier_version *ver, void *buf, size_t size,
 		      uint64_t off)
@@ -599,6 +665,8 @@ static ssize_t mc_get(struct tier *t, enum tier_kind kind, const char *path,
 	ssize_t n;
 	int r;
 
+	if (kind == TIER_MISSING)
+		return get_missing(m, path, ver);
 	if (kind != TIER_DATA)
 		return -ENOENT;
 	if (make_keys(m, path, &k) < 0) {
@@ -662,14 +730,6 @@ static int refuse(struct tier_memcached *m, memcached_st *mc,
 	return -EFBIG;
 }
 
-/* memcached's exptime: seconds from now, or past 30 days a Unix time */
-static time_t expiry(const struct tier_memcached *m)
-{
-	if (m->ttl_s <= 30 * 24 * 3600)
-		return (time_t)m->ttl_s;
-	return time(NULL) + (time_t)m->ttl_s;
-}
-
 static int mc_put(struct tier *t, enum tier_kind kind, const char *path,
 		  const struct tier_version *ver, const void *val, size_t len)
 {
@@ -681,8 +741,10 @@ static int mc_put(struct tier *t, enum tier_kind kind, const char *path,
 	time_t exp;
 	int r, n;
 
+	if (kind == TIER_MISSING)
+		return put_missing(m, path, ver);
 	if (kind != TIER_DATA)
-		return 0; /* only data is shared */
+		return 0;
 	r = make_keys(m, path, &k);
 	if (r == -EINVAL)
 		return r;
@@ -730,6 +792,15 @@ static int mc_forget(struct tier *t, const char *path)
 	if (r == 0) {
 		r = delete_keys(m, mc, &k);
 		end(m, mc, r == 0);
+	}
+	/*
+	 * Skipped, or failed: nginx may still be reading from these servers
+	 * (slow for us is not down for it), so once more, past the skipping,
+	 * before the delete waits for the probe.
+	 */
+	if (r < 0 && (mc = conn_get(m))) {
+		r = delete_keys(m, mc, &k);
+		conn_put(m, mc);
 	}
 	if (r < 0) {
 		pend(m, path);

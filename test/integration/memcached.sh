@@ -111,7 +111,8 @@ never_old "/renamed dir/深い/a.txt" "$SRC/ünïcødé/深い/a.txt"
 # not readable by others: memcached must not hand it to anyone
 chmod 600 "$M/with space/a.txt"
 read -r code source < <(fetch "/with space/a.txt" "$CFS_TMP/got")
-[ "$source" != memcached ] || cfs_fail "a 0600 file served from memcached"
+[ "$source" != memcached ] ||
+	cfs_fail "a 0600 file served from memcached (memcached: $(mc errors) errors, down $(mc down), $("$CACHEFSCTL" -m "$M" stats --json | jq .counters.shared_forget_deferred) deferred)"
 # rsync writes a temporary file and renames it into place
 mkdir "$SRC/rs"
 head -c 5000 /dev/urandom >"$SRC/rs/r1"
@@ -162,6 +163,28 @@ cfs_dirs 2
 M2=$(realpath "$CFS_MNT")
 cfs_mount "$B" "$M2" "cache_size=0,memcached=127.0.0.1:$MC1;127.0.0.1:$MC2,memcached_prefix=$PREFIX,revalidate=200ms"
 mc2() { "$CACHEFSCTL" -m "$M2" status --json | jq ".cache.tiers[] | select(.name == \"memcached\") | .$1"; }
+
+# Names missing: what one host looked up in vain, another is told by
+# memcached, for as long as the directory is unchanged.
+mkdir "$B/neg"
+# a directory changed within the last 2 s is not trusted for this
+stored() { "$CACHEFSCTL" -m "$M" status --json | jq .cache.missing_stores; }
+base=$(stored)
+settled() { stat "$M/neg/probe$RANDOM$RANDOM" 2>/dev/null; [ "$(stored)" -gt "$base" ]; }
+CFS_TIMEOUT=10 cfs_wait_for settled || cfs_fail "no missing name stored in memcached"
+for n in 1 2 3; do ! stat "$M/neg/nope$n.php" 2>/dev/null || cfs_fail "nope$n exists"; done
+[ "$(stored)" -ge $((base + 4)) ] ||
+	cfs_fail "missing names not stored in memcached"
+counter2() { "$CACHEFSCTL" -m "$M2" stats --json | jq ".counters.$1"; }
+before=$(counter2 lookup_shared_missing)
+for n in 1 2 3; do ! stat "$M2/neg/nope$n.php" 2>/dev/null || cfs_fail "nope$n exists on M2"; done
+[ $(($(counter2 lookup_shared_missing) - before)) = 3 ] ||
+	cfs_fail "$(($(counter2 lookup_shared_missing) - before)) of 3 missing names answered by memcached"
+# A file created on the backend directly changes the directory: seen.
+echo '<?php' >"$B/neg/nope1.php"
+appeared() { stat "$M2/neg/nope1.php" >/dev/null 2>&1 && stat "$M/neg/nope1.php" >/dev/null 2>&1; }
+CFS_TIMEOUT=5 cfs_wait_for appeared || cfs_fail "a file created on the backend stays missing"
+echo "memcached: 3 missing names answered by memcached on a second host; a new file seen: ok"
 errors=0 wrong=0 reads=0
 read_loop() { # read_loop PASSES ACTION -- ACTION runs after the first pass
 	local f rel pass
