@@ -384,6 +384,61 @@ ssize_t cache_read_offline(struct cache *c, const struct tier_version *v,
 	return -ENOENT;
 }
 
+int cache_get_listing(struct cache *c, const struct tier_version *v,
+		      char **out, size_t *len)
+{
+	struct tier_version held;
+	char id[ID_KEY_MAX];
+
+	*out = NULL;
+	for (int k = 0; k < c->ntiers; k++) {
+		struct tier *t = c->tiers[k];
+		const char *key = key_of(t, v, NULL, id);
+		uint64_t n;
+		char *buf;
+
+		if (t->ops->by_path ||
+		    t->ops->get(t, TIER_LISTING, key, &held, &n, 8, 0) != 8 ||
+		    !same_version(&held, v) || n > c->max_file[k])
+			continue;
+		buf = malloc(n ? n : 1);
+		if (!buf)
+			return -ENOMEM;
+		if (t->ops->get(t, TIER_LISTING, key, &held, buf, n, 8) ==
+			    (ssize_t)n &&
+		    same_version(&held, v)) {
+			inc(&c->st.listing_hits);
+			*out = buf;
+			*len = n;
+			return 0;
+		}
+		free(buf);
+	}
+	inc(&c->st.listing_misses);
+	return -ENOENT;
+}
+
+void cache_put_listing(struct cache *c, const struct tier_version *v,
+		       const void *list, size_t len)
+{
+	char id[ID_KEY_MAX], *val = malloc(len + 8);
+	uint64_t n = len;
+
+	if (!val)
+		return;
+	memcpy(val, &n, 8);
+	memcpy(val + 8, list, len);
+	for (int k = 0; k < c->ntiers; k++) {
+		struct tier *t = c->tiers[k];
+
+		if (!t->ops->by_path && len + 8 <= c->max_file[k] &&
+		    t->ops->put(t, TIER_LISTING, key_of(t, v, NULL, id), v, val,
+				len + 8) == 0)
+			inc(&c->st.listing_stores);
+	}
+	free(val);
+}
+
 bool cache_missing(struct cache *c, const char *path,
 		   const struct tier_version *dir)
 {
@@ -453,4 +508,7 @@ void cache_get_stats(struct cache *c, struct cache_stats *st)
 	st->missing_hits = load(&c->st.missing_hits);
 	st->missing_misses = load(&c->st.missing_misses);
 	st->missing_stores = load(&c->st.missing_stores);
+	st->listing_hits = load(&c->st.listing_hits);
+	st->listing_misses = load(&c->st.listing_misses);
+	st->listing_stores = load(&c->st.listing_stores);
 }

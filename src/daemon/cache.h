@@ -37,6 +37,8 @@ struct cache_stats {
 	uint64_t offline_hits; /* served while the backend failed */
 	/* names missing, in the shared tiers */
 	uint64_t missing_hits, missing_misses, missing_stores;
+	/* directory listings, in the tiers of this process */
+	uint64_t listing_hits, listing_misses, listing_stores;
 };
 
 int cache_new(struct cache **out);
@@ -101,6 +103,16 @@ bool cache_missing(struct cache *c, const char *path,
 		   const struct tier_version *dir);
 void cache_note_missing(struct cache *c, const char *path,
 			const struct tier_version *dir);
+
+/*
+ * A directory's listing (listing.h) while its version is *v: a copy in
+ * *out, of *len bytes, for the caller to free; -ENOENT when no tier of
+ * this process holds that version.  And store one.
+ */
+int cache_get_listing(struct cache *c, const struct tier_version *v,
+		      char **out, size_t *len);
+void cache_put_listing(struct cache *c, const struct tier_version *v,
+		       const void *list, size_t len);
 
 /* Forget everything. */
 void cache_clear(struct cache *c);

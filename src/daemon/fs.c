@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "creds.h"
+#include "listing.h"
 #include "log.h"
 #include "notify.h"
 #include "peers.h"
@@ -258,8 +259,10 @@ static void note_change(struct cfs *fs, const char *what, fuse_ino_t ino,
 	 * change (to it, or to the directory's entries) is the kernel's own:
 	 * the revalidator must not report it back.
 	 */
-	if (!name)
-		inode_changed_here(fs->itab, inode_of(fs, ino));
+	/* (a directory's entries are its data: its listing is kept too) */
+	inode_changed_here(fs->itab, inode_of(fs, ino));
+	if (ino2)
+		inode_changed_here(fs->itab, inode_of(fs, ino2));
 	inode_refresh(fs->itab, inode_of(fs, ino));
 	if (ino2)
 		inode_refresh(fs->itab, inode_of(fs, ino2));
@@ -1580,15 +1583,155 @@ static void cfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 }
 
 /* An open directory: a stream and where the kernel last left it. */
+/*
+ * An open directory: read from the backend (dp), or from a listing kept
+ * in memory (list).  A listing read from the backend from start to end
+ * without a seek is recorded, and kept if the directory did not change
+ * meanwhile.
+ */
 struct dir_handle {
-	DIR *dp;
+	DIR *dp;	      /* NULL: served from list */
 	off_t offset;
 	struct dirent *entry; /* read but not yet returned, or NULL */
+	char *list;
+	size_t list_len, pos, next_pos;
+	bool have;	      /* cur: read from list but not yet returned */
+	struct listing_entry cur;
+	bool recording;
+	struct listing_builder rec;
+	struct tier_version v0; /* the directory's, when opened */
 };
 
 static struct dir_handle *dir_of(struct fuse_file_info *fi)
 {
 	return (struct dir_handle *)(uintptr_t)fi->fh;
+}
+
+static void dir_free(struct dir_handle *d)
+{
+	if (d->dp)
+		closedir(d->dp);
+	free(d->list);
+	listing_free(&d->rec);
+	free(d);
+}
+
+/*
+ * The listing of directory ino from memory, if a tier holds it for the
+ * directory as it is (as far as the revalidator and this mount know).
+ */
+static bool listing_from_memory(struct cfs *fs, fuse_ino_t ino,
+				struct dir_handle *d)
+{
+	struct tier_version v;
+
+	return fs->cache && caching(fs) && inode_table_trusted(fs->itab) &&
+	       inode_version(fs->itab, inode_of(fs, ino), &v) &&
+	       cache_get_listing(fs->cache, &v, &d->list, &d->list_len) == 0;
+}
+
+/*
+ * Whether directory ino, open at fd, is as the table has it, in *v, and
+ * settled (its times over two seconds old: an entry made within the same
+ * clock tick may leave them as they were), so that a listing read now
+ * can be kept under that version.
+ */
+static bool listing_current(struct cfs *fs, fuse_ino_t ino, int fd,
+			    struct tier_version *v)
+{
+	struct timespec now;
+	struct stat st;
+
+	if (!fs->cache || !caching(fs) ||
+	    !inode_version(fs->itab, inode_of(fs, ino), v) ||
+	    fstat(fd, &st) < 0)
+		return false;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (uint64_t)st.st_dev == v->dev && st.st_ino == v->ino &&
+	       (uint64_t)st.st_size == v->size &&
+	       st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
+		       v->mtime_ns &&
+	       st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec ==
+		       v->ctime_ns &&
+	       now.tv_sec - st.st_mtim.tv_sec >= 2 &&
+	       now.tv_sec - st.st_ctim.tv_sec >= 2;
+}
+
+/* The whole listing was read from the backend: keep it if still current. */
+static void listing_done(struct cfs *fs, fuse_ino_t ino, struct dir_handle *d)
+{
+	struct tier_version now;
+
+	if (d->recording && !d->rec.failed &&
+	    listing_current(fs, ino, dirfd(d->dp), &now) &&
+	    !memcmp(&now, &d->v0, sizeof(now)))
+		cache_put_listing(fs->cache, &d->v0, d->rec.buf, d->rec.len);
+	d->recording = false;
+	listing_free(&d->rec);
+}
+
+/*
+ * The next entry of d, read but not returned yet, in *e: true, or false
+ * at the end (*r 0) or on an error (*r a negative errno).
+ */
+static bool dir_peek(struct dir_handle *d, struct listing_entry *e, int *r)
+{
+	*r = 0;
+	if (!d->dp) {
+		if (!d->have) {
+			d->next_pos = d->pos;
+			if (!listing_next(d->list, d->list_len, &d->next_pos,
+					  &d->cur))
+				return false;
+			d->have = true;
+		}
+		*e = d->cur;
+		return true;
+	}
+	if (!d->entry) {
+		errno = 0;
+		d->entry = readdir(d->dp);
+		if (!d->entry) {
+			*r = -errno;
+			return false;
+		}
+	}
+	e->name = d->entry->d_name;
+	e->ino = d->entry->d_ino;
+	e->type = d->entry->d_type;
+	e->off = d->entry->d_off;
+	return true;
+}
+
+/* The entry dir_peek() gave was returned (or skipped, with record off). */
+static void dir_take(struct dir_handle *d, const struct listing_entry *e,
+		     bool record)
+{
+	if (!d->dp) {
+		d->pos = d->next_pos;
+		d->have = false;
+	} else {
+		if (!record)
+			d->recording = false;
+		if (d->recording)
+			listing_add(&d->rec, e->name, e->ino, e->type, e->off);
+		d->entry = NULL;
+	}
+	d->offset = e->off;
+}
+
+static void dir_seek(struct dir_handle *d, off_t offset)
+{
+	if (!d->dp) {
+		if (!listing_seek(d->list, d->list_len, offset, &d->pos))
+			d->pos = d->list_len; /* an offset it never gave */
+		d->have = false;
+	} else {
+		seekdir(d->dp, offset);
+		d->entry = NULL;
+		d->recording = false; /* only a read from start to end */
+	}
+	d->offset = offset;
 }
 
 static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -1603,6 +1746,10 @@ static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (!d) {
 		reply_err(req, ENOMEM);
 		return;
+	}
+	if (listing_from_memory(fs, ino, d)) {
+		stats_inc(readdir_memory);
+		goto opened;
 	}
 	fd = inode_open(fs->itab, inode_of(fs, ino),
 			backend_flags(fs, O_RDONLY | O_DIRECTORY));
@@ -1620,14 +1767,18 @@ static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
 		reply_err(req, r);
 		return;
 	}
+	if (listing_current(fs, ino, fd, &d->v0)) {
+		d->recording = true;
+		listing_init(&d->rec, fs->cfg->max_cached_file);
+	}
+opened:
 	fi->fh = (uintptr_t)d;
 	/* listings stay in the kernel across opens, until invalidated */
 	fi->cache_readdir = fi->keep_cache = caching(fs);
 	count_open(&fs->open_dirs, 1);
 	if (reply_open(req, fi) == -ENOENT) {
 		count_open(&fs->open_dirs, -1);
-		closedir(d->dp);
-		free(d);
+		dir_free(d);
 	}
 }
 
@@ -1645,36 +1796,31 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		reply_err(req, ENOMEM);
 		return;
 	}
-	if (offset != d->offset) {
-		seekdir(d->dp, offset);
-		d->entry = NULL;
-		d->offset = offset;
-	}
+	if (offset != d->offset)
+		dir_seek(d, offset);
 	for (;;) {
 		struct fuse_entry_param e;
+		struct listing_entry le;
 		const char *name;
 		size_t entsize;
 		off_t next;
 
-		if (!d->entry) {
-			errno = 0;
-			d->entry = readdir(d->dp);
-			if (!d->entry) {
-				r = -errno;
-				break;
-			}
+		if (!dir_peek(d, &le, &r)) {
+			if (r == 0 && d->dp)
+				listing_done(fs, ino, d);
+			break;
 		}
-		name = d->entry->d_name;
-		next = d->entry->d_off;
+		name = le.name;
+		next = le.off;
 		memset(&e, 0, sizeof(e));
-		e.attr.st_ino = d->entry->d_ino;
-		e.attr.st_mode = DTTOIF(d->entry->d_type);
+		e.attr.st_ino = le.ino;
+		e.attr.st_mode = DTTOIF(le.type);
 		if (!plus) {
 			entsize = fuse_add_direntry(req, p, rem, name, &e.attr,
 						    next);
 		} else {
 			if (!is_dot_or_dotdot(name)) {
-				uint64_t listed = d->entry->d_ino;
+				uint64_t listed = le.ino;
 
 				/* memory, if it agrees with the listing */
 				r = lookup_memory(fs, ino, name, &e);
@@ -1685,8 +1831,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 					r = do_lookup(fs, ino, name, &e);
 				if (r == -ENOENT) { /* raced with a removal */
 					r = 0;
-					d->entry = NULL;
-					d->offset = next;
+					dir_take(d, &le, false);
 					continue;
 				}
 				if (r < 0)
@@ -1701,8 +1846,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			break;
 		p += entsize;
 		rem -= entsize;
-		d->entry = NULL;
-		d->offset = next;
+		dir_take(d, &le, true);
 	}
 	/* Entries already added are returned; an error waits for the next call. */
 	if (r < 0 && rem == size)
@@ -1734,19 +1878,30 @@ static void cfs_releasedir(fuse_req_t req, fuse_ino_t ino,
 	struct dir_handle *d = dir_of(fi);
 
 	op_begin(req, OP_releasedir, ino, NULL);
-	closedir(d->dp);
+	dir_free(d);
 	count_open(&fs_of(req)->open_dirs, -1);
-	free(d);
 	reply_err(req, 0);
 }
 
 static void cfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			 struct fuse_file_info *fi)
 {
-	int fd = dirfd(dir_of(fi)->dp);
+	struct cfs *fs = fs_of(req);
+	struct dir_handle *d = dir_of(fi);
+	int fd, r;
 
 	op_begin(req, OP_fsyncdir, ino, NULL);
-	reply_err(req, -neg_errno(datasync ? fdatasync(fd) : fsync(fd)));
+	fd = d->dp ? dirfd(d->dp)
+		   : inode_open(fs->itab, inode_of(fs, ino),
+				O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		reply_err(req, -fd);
+		return;
+	}
+	r = neg_errno(datasync ? fdatasync(fd) : fsync(fd));
+	if (!d->dp)
+		close(fd);
+	reply_err(req, -r);
 }
 
 static void cfs_statfs(fuse_req_t req, fuse_ino_t ino)

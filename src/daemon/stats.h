@@ -64,6 +64,8 @@ extern const char *const fs_op_names[OP__COUNT];
 	X(lookup_memory, "lookups answered from the inode table, "         \
 			 "without the backend")                            \
 	X(lookup_memory_missing, "of those, names remembered missing")    \
+	X(readdir_memory, "directories opened with their listing in "      \
+			  "memory: read without the backend")              \
 	X(lookup_shared_missing, "lookups answered missing by a shared "   \
 				 "tier (memcached), without the backend") \
 	X(shared_forget_deferred, "changed paths a shared tier could not "  \

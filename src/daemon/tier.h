@@ -44,6 +44,11 @@ enum tier_kind {
 	 * the directory is unchanged.  Only shared tiers keep these.
 	 */
 	TIER_MISSING,
+	/*
+	 * A directory's listing (listing.h), after its length (8 bytes);
+	 * the version is the directory's.  Only tiers in this process.
+	 */
+	TIER_LISTING,
 	TIER__KINDS
 };
 

@@ -2,9 +2,9 @@
 # The in-process tier: reads the kernel no longer holds come from memory,
 # never stale (writes through the mount and changes on the backend both
 # show), within cache_size, only for files up to max_cached_file; lookups
-# the kernel forgot are answered from the inode table, changes included;
-# and with offline=on a mount whose backend died still answers from what
-# it holds, shows itself degraded and fails writes cleanly.
+# and listings the kernel forgot are answered from memory, changes
+# included; and with offline=on a mount whose backend died still answers
+# from what it holds, shows itself degraded and fails writes cleanly.
 . "$TESTDIR/lib.sh"
 : "${CACHEFSCTL:?CACHEFSCTL must point at the cachefsctl binary}"
 cfs_setup
@@ -110,6 +110,20 @@ seen() {
 		[ "$(cat "$M/many/d1/nope7" 2>/dev/null)" = here ]
 }
 CFS_TIMEOUT=5 cfs_wait_for seen || cfs_fail "a backend change not seen through remembered lookups"
+# Listings too: once kept (for a directory whose times are settled), a
+# listing the kernel forgot is read from memory; changes still show.
+d=$M/many/d5
+base=$(counter readdir_memory)
+listed() { forget_all; ls -a "$d" >"$CFS_TMP/ls.mnt" && [ "$(counter readdir_memory)" -gt "$base" ]; }
+CFS_TIMEOUT=10 cfs_wait_for listed || cfs_fail "no listing read from memory"
+ls -a "$B/many/d5" >"$CFS_TMP/ls.raw"
+cmp -s "$CFS_TMP/ls.raw" "$CFS_TMP/ls.mnt" || cfs_fail "a listing from memory differs from the backend's"
+: >"$B/many/d5/new-on-backend"
+shows() { forget_all; ls "$d" | grep -qx new-on-backend; }
+CFS_TIMEOUT=5 cfs_wait_for shows || cfs_fail "a file created on the backend is not listed"
+: >"$d/new-through-mount"
+forget_all
+ls "$d" | grep -qx new-through-mount || cfs_fail "a file created through the mount is not listed"
 # Invalidated names and inodes are asked of the backend again.
 stat "$M/many/d4/f4" >/dev/null
 "$CACHEFSCTL" -m "$M" invalidate -r "$M/many/d4" >/dev/null || cfs_fail "invalidate"

@@ -4,6 +4,7 @@
  * (versions decide what is served; fills from a real file).
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "listing.h"
 #include "tier.h"
 
 static const struct tier_version V1 = { .dev = 1, .ino = 7, .size = 5 };
@@ -274,6 +276,87 @@ START_TEST(test_cache_promotes)
 }
 END_TEST
 
+START_TEST(test_listing_format)
+{
+	struct listing_builder b;
+	struct listing_entry e;
+	size_t pos = 0;
+	char *copy;
+
+	listing_init(&b, 1 << 16);
+	listing_add(&b, ".", 2, DT_DIR, 10);
+	listing_add(&b, "..", 1, DT_DIR, 20);
+	listing_add(&b, "a b%c", 77, DT_REG, 30);
+	listing_add(&b, "ünï", 78, DT_LNK, 40);
+	ck_assert(!b.failed);
+	/* a copy, as a tier gives it back */
+	copy = malloc(b.len);
+	memcpy(copy, b.buf, b.len);
+	ck_assert(listing_next(copy, b.len, &pos, &e));
+	ck_assert_str_eq(e.name, ".");
+	ck_assert(listing_next(copy, b.len, &pos, &e));
+	ck_assert(listing_next(copy, b.len, &pos, &e));
+	ck_assert_str_eq(e.name, "a b%c");
+	ck_assert_uint_eq(e.ino, 77);
+	ck_assert_int_eq(e.type, DT_REG);
+	ck_assert_int_eq(e.off, 30);
+	ck_assert(listing_next(copy, b.len, &pos, &e));
+	ck_assert_str_eq(e.name, "ünï");
+	ck_assert(!listing_next(copy, b.len, &pos, &e));
+
+	/* continuing after an offset the backend gave */
+	ck_assert(listing_seek(copy, b.len, 20, &pos));
+	ck_assert(listing_next(copy, b.len, &pos, &e));
+	ck_assert_str_eq(e.name, "a b%c");
+	ck_assert(listing_seek(copy, b.len, 0, &pos));
+	ck_assert_uint_eq(pos, 0);
+	ck_assert(!listing_seek(copy, b.len, 25, &pos));
+
+	/* a torn copy ends where its last whole entry does */
+	pos = 0;
+	ck_assert(listing_next(copy, b.len - 2, &pos, &e));
+	ck_assert(listing_next(copy, b.len - 2, &pos, &e));
+	ck_assert(listing_next(copy, b.len - 2, &pos, &e));
+	ck_assert(!listing_next(copy, b.len - 2, &pos, &e));
+	free(copy);
+	listing_free(&b);
+
+	/* kept in the memory tier under the directory's version */
+	{
+		struct tier_version dir = { .dev = 1, .ino = 2, .size = 4096,
+					    .mtime_ns = 5, .ctime_ns = 6,
+					    .gen = 7 };
+		struct cache *c;
+		char *got;
+		size_t len;
+
+		listing_init(&b, 1 << 16);
+		listing_add(&b, "kept", 9, DT_REG, 99);
+		ck_assert_int_eq(cache_new(&c), 0);
+		ck_assert_int_eq(cache_add_tier(c, tier_mem_new(1 << 20),
+						1 << 16), 0);
+		cache_put_listing(c, &dir, b.buf, b.len);
+		ck_assert_int_eq(cache_get_listing(c, &dir, &got, &len), 0);
+		ck_assert_uint_eq(len, b.len);
+		ck_assert(memcmp(got, b.buf, len) == 0);
+		free(got);
+		dir.gen++; /* an entry made through the mount */
+		ck_assert_int_eq(cache_get_listing(c, &dir, &got, &len),
+				 -ENOENT);
+		ck_assert_ptr_null(got);
+		cache_free(c);
+		listing_free(&b);
+	}
+
+	/* over its bound: nothing to keep */
+	listing_init(&b, 40);
+	listing_add(&b, "first", 1, DT_REG, 1);
+	listing_add(&b, "second-and-too-long", 2, DT_REG, 2);
+	ck_assert(b.failed);
+	listing_free(&b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cache");
@@ -286,6 +369,7 @@ int main(void)
 	tcase_add_test(tc, test_cache_versions);
 	tcase_add_test(tc, test_cache_shared_tier);
 	tcase_add_test(tc, test_cache_promotes);
+	tcase_add_test(tc, test_listing_format);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
