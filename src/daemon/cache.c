@@ -100,6 +100,11 @@ static const char *key_of(const struct tier *t, const struct tier_version *v,
 	return id;
 }
 
+bool cache_takes(const struct cache *c, uint64_t size)
+{
+	return size <= c->max_any;
+}
+
 bool cache_wants(struct cache *c, const struct tier_version *v)
 {
 	if (v->size <= c->max_any)
@@ -116,12 +121,16 @@ static bool same_version(const struct tier_version *a,
 	       a->gen == b->gen;
 }
 
-/* What every host sees alike. */
+/*
+ * What every host sees alike.  Not the inode number: a FUSE backend
+ * (sshfs) numbers its nodes afresh once it forgot them.  Another file at
+ * the same path has another change time (set when it got there).
+ */
 static bool same_shared(const struct tier_version *a,
 			const struct tier_version *b)
 {
-	return a->ino == b->ino && a->size == b->size &&
-	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+	return a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	       a->ctime_ns == b->ctime_ns;
 }
 
 static bool holds(const struct tier *t, const struct tier_version *held,
@@ -283,12 +292,6 @@ ssize_t cache_read(struct cache *c, const struct tier_version *v,
 		   const char *path, int fd, void *buf, size_t size,
 		   uint64_t off)
 {
-	struct tier_version now;
-	void *whole = NULL;
-	size_t len = 0, n;
-	bool settled = false;
-	int r;
-
 	for (int k = 0; k < c->ntiers; k++) {
 		ssize_t got;
 
@@ -298,6 +301,20 @@ ssize_t cache_read(struct cache *c, const struct tier_version *v,
 		if (got >= 0)
 			return got;
 	}
+	if (fd < 0)
+		return -ENOENT;
+	return cache_fill(c, v, path, fd, buf, size, off);
+}
+
+ssize_t cache_fill(struct cache *c, const struct tier_version *v,
+		   const char *path, int fd, void *buf, size_t size,
+		   uint64_t off)
+{
+	struct tier_version now;
+	void *whole = NULL;
+	size_t len = 0, n;
+	bool settled = false;
+	int r;
 
 	r = read_whole(fd, v->gen, &whole, &len, &now, &settled);
 	if (r < 0)
@@ -375,8 +392,9 @@ ssize_t cache_read_offline(struct cache *c, const struct tier_version *v,
 			continue;
 		got = t->ops->get(t, TIER_DATA, key_of(t, v, path, id), &held,
 				  buf, size, off);
-		if (got >= 0 && held.ino == v->ino &&
-		    (t->ops->by_path || held.dev == v->dev)) {
+		/* any version of the same file (a path names one) */
+		if (got >= 0 && (t->ops->by_path ||
+				 (held.ino == v->ino && held.dev == v->dev))) {
 			inc(&c->st.offline_hits);
 			return got;
 		}

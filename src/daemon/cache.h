@@ -52,18 +52,27 @@ void cache_free(struct cache *c);
 /* Whether some tier keys values by path (so callers must give one). */
 bool cache_needs_path(const struct cache *c);
 
+/* Whether a file of size bytes is small enough for a tier. */
+bool cache_takes(const struct cache *c, uint64_t size);
+
 /* Whether a file of this version is small enough for a tier (counted). */
 bool cache_wants(struct cache *c, const struct tier_version *v);
 
 /*
  * Read size bytes at off of a file, whose version is *v, into buf: from
  * the first tier that holds that version, else from fd (the whole file,
- * which then fills every tier).  path is the file's path in the mount,
- * for the tiers keyed by path (cache_needs_path()); NULL keeps the file
- * out of them (a file not everyone may read).  Returns the bytes read or
- * a negative errno from the backend.
+ * which then fills every tier), or, with fd < 0, -ENOENT.  path is the
+ * file's path in the mount, for the tiers keyed by path
+ * (cache_needs_path()); NULL keeps the file out of them (a file not
+ * everyone may read).  Returns the bytes read or a negative errno from
+ * the backend.
  */
 ssize_t cache_read(struct cache *c, const struct tier_version *v,
+		   const char *path, int fd, void *buf, size_t size,
+		   uint64_t off);
+
+/* The second half of cache_read(): from fd, filling every tier. */
+ssize_t cache_fill(struct cache *c, const struct tier_version *v,
 		   const char *path, int fd, void *buf, size_t size,
 		   uint64_t off);
 

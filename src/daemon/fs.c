@@ -1394,6 +1394,33 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
  * when the read is not for the cache: a large file, or a failed backend
  * and nothing cached.
  */
+/*
+ * Reply to a read from the tiers, if one holds the file as it is: true,
+ * else false without replying.
+ */
+static bool read_held(fuse_req_t req, struct cfs *fs, fuse_ino_t ino,
+		      size_t size, off_t off)
+{
+	struct tier_version v;
+	char *buf, *path = NULL;
+	ssize_t n;
+
+	if (!caching(fs) || !inode_version(fs->itab, inode_of(fs, ino), &v) ||
+	    !cache_takes(fs->cache, v.size))
+		return false; /* read_cached() counts it skipped */
+	buf = malloc(size ? size : 1);
+	if (!buf)
+		return false;
+	if (shared(fs) && shareable(inode_mode(fs->itab, inode_of(fs, ino))))
+		path = node_path(fs, ino, NULL);
+	n = cache_read(fs->cache, &v, path, -1, buf, size, (uint64_t)off);
+	free(path);
+	if (n >= 0)
+		reply_buf(req, buf, (size_t)n);
+	free(buf);
+	return n >= 0;
+}
+
 static bool read_cached(fuse_req_t req, struct cfs *fs, fuse_ino_t ino,
 			int fd, size_t size, off_t off)
 {
@@ -1411,8 +1438,8 @@ static bool read_cached(fuse_req_t req, struct cfs *fs, fuse_ino_t ino,
 		return false;
 	if (shared(fs) && shareable(inode_mode(fs->itab, inode_of(fs, ino))))
 		path = node_path(fs, ino, NULL);
-	if (fd >= 0)
-		n = cache_read(fs->cache, &v, path, fd, buf, size,
+	if (fd >= 0) /* read_held() asked the tiers already */
+		n = cache_fill(fs->cache, &v, path, fd, buf, size,
 			       (uint64_t)off);
 	if (fd >= 0 && path)
 		shared_recheck(fs, ino, v.gen, path);
@@ -1445,6 +1472,9 @@ static void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	op_begin(req, OP_read, ino, NULL);
 	op_io(size, off);
+	/* what a tier holds needs no backend descriptor */
+	if (fs->cache && read_held(req, fs, ino, size, off))
+		return;
 	fd = data_get(fs, ino, fi, false, &ref);
 	if (fs->cache && read_cached(req, fs, ino, fd, size, off)) {
 		data_put(fs, ref);
@@ -2232,8 +2262,9 @@ static void inval_inode(struct cfs *fs, struct inode *i, unsigned *inodes)
 {
 	inode_changed_here(fs->itab, i);
 	inode_drop(fs->itab, i); /* not kept for lookups from memory */
-	if (fuse_lowlevel_notify_inval_inode(fs->se, ino_of(fs, i), 0, 0) == 0)
-		(*inodes)++;
+	/* (the kernel may have forgotten it with its entry: ENOENT) */
+	fuse_lowlevel_notify_inval_inode(fs->se, ino_of(fs, i), 0, 0);
+	(*inodes)++;
 }
 
 static void inval_tree(struct cfs *fs, struct inode *dir, unsigned depth,
@@ -2244,22 +2275,27 @@ static void inval_tree(struct cfs *fs, struct inode *dir, unsigned depth,
 
 	if (depth > 4096 || inode_names(fs->itab, dir, &list, &n) < 0)
 		return;
+	/*
+	 * The directory's names first, then what they lead to: once any
+	 * inode below shows fresh, no entry of the directory is stale.
+	 */
 	for (size_t k = 0; k < n; k++) {
-		struct inode *child;
-
-		/* below first: dropping the entry may make the kernel forget */
-		if (inode_find_name(fs->itab, dir, list[k], &child) == 0) {
-			if (S_ISDIR(inode_type(child)))
-				inval_tree(fs, child, depth + 1, names, inodes);
-			inval_inode(fs, child, inodes);
-			inode_unpin(fs->itab, child);
-		}
 		inode_distrust_name(fs->itab, dir, list[k]);
 		fs_shared_forget(fs, dir, list[k]);
 		if (fuse_lowlevel_notify_inval_entry(fs->se, ino_of(fs, dir),
 						     list[k],
 						     strlen(list[k])) == 0)
 			(*names)++;
+	}
+	for (size_t k = 0; k < n; k++) {
+		struct inode *child;
+
+		if (inode_find_name(fs->itab, dir, list[k], &child) == 0) {
+			if (S_ISDIR(inode_type(child)))
+				inval_tree(fs, child, depth + 1, names, inodes);
+			inval_inode(fs, child, inodes);
+			inode_unpin(fs->itab, child);
+		}
 		free(list[k]);
 	}
 	free(list);

@@ -26,8 +26,9 @@
 /*
  * What an object was when a value was taken from it.  A shared tier
  * (by_path) is written by every host, whose device numbers and change
- * counts differ: there only ino, size, mtime_ns and ctime_ns count, and a
- * shared tier may return dev and gen as 0.
+ * counts differ, and whose inode numbers may too (FUSE backends): there
+ * only size, mtime_ns and ctime_ns count, and a shared tier may return
+ * dev and gen as 0.
  */
 struct tier_version {
 	uint64_t dev, ino;  /* backend device and inode number */

@@ -170,7 +170,9 @@ START_TEST(test_cache_versions)
 	ck_assert_uint_eq(cs.offline_hits, 1);
 
 	/* a failing backend: the error, nothing stored */
-	ck_assert_int_eq(cache_read(c, &newer, NULL, -1, buf, 5, 0), -EBADF);
+	ck_assert_int_eq(cache_fill(c, &newer, NULL, -1, buf, 5, 0), -EBADF);
+	newer.gen++; /* held by no tier: without a descriptor, a miss */
+	ck_assert_int_eq(cache_read(c, &newer, NULL, -1, buf, 5, 0), -ENOENT);
 	cache_clear(c);
 	cache_get_tier_stats(c, 0, &ts);
 	ck_assert_uint_eq(ts.tier.entries, 0);
