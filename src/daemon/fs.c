@@ -1561,15 +1561,15 @@ static void cfs_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 static void cfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct cfs *fs = fs_of(req);
 	int fd, r;
 
 	op_begin(req, OP_flush, ino, NULL);
-	if (shared(fs_of(req)) &&
-	    inode_mark(fs_of(req)->itab, inode_of(fs_of(req), ino), false))
-		shared_store(fs_of(req), ino,
-			     fs_of(req)->no_open ? -1 : (int)fi->fh);
-	if (fs_of(req)->no_open) {
-		if (shared(fs_of(req))) { /* closes store what was written */
+	/* a file written through the mount goes to the shared tiers */
+	if (shared(fs) && inode_mark(fs->itab, inode_of(fs, ino), false))
+		shared_store(fs, ino, fs->no_open ? -1 : (int)fi->fh);
+	if (fs->no_open) {
+		if (shared(fs)) { /* flushes stay: closes store */
 			reply_err(req, 0);
 			return;
 		}
