@@ -89,11 +89,18 @@ void proc_figures_get(struct proc_figures *pf)
 static json_t *config_json(const struct config *cfg,
 			   const struct option_def *od)
 {
-	char value[512];
+	char value[512], dflt[512], err[128];
+	struct config d = { 0 };
 
 	config_format(cfg, od, value, sizeof(value));
+	/* the default spelt as values are ("50ms" is "0.05s") */
+	if (config_set(&d, od, od->def, err, sizeof(err)) == 0)
+		config_format(&d, od, dflt, sizeof(dflt));
+	else
+		snprintf(dflt, sizeof(dflt), "%s", od->def);
+	config_free(&d);
 	return json_pack("{s:s, s:s, s:s, s:b, s:s}", "name", od->name,
-			 "value", value, "default", od->def, "runtime",
+			 "value", value, "default", dflt, "runtime",
 			 (od->flags & OPT_RUNTIME) != 0, "help", od->help);
 }
 
