@@ -13,6 +13,14 @@ cfs_install_deps() {
 	[ ${#missing[@]} -eq 0 ] && return 0
 	echo "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# Servers the packages bring (memcached, nginx) are started by the
+	# tests that need them, on loopback ports of their own: not at install.
+	local policy=/usr/sbin/policy-rc.d ours=0 r=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && ours=1
+	fi
 	apt-get update -qq &&
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || r=$?
+	[ "$ours" = 1 ] && rm -f "$policy"
+	return $r
 }
