@@ -1,25 +1,40 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# Fuzz the control protocol parser with libFuzzer for a time budget:
+# Fuzz a parser with libFuzzer for a time budget:
 #
-#	run-fuzz.sh SOURCE_ROOT [SECONDS]	(default 30 seconds)
+#	run-fuzz.sh SOURCE_ROOT [SECONDS [TARGET]]	(30 s, ctl_request)
 #
-# Builds test/fuzz/fuzz_ctl_request.c and src/shared/ctl_proto.c with clang
-# (-fsanitize=fuzzer,address,undefined) and fuzzes from a temporary copy of
-# test/fuzz/corpus/ctl_request, so new inputs never land in the source tree.
-# Exits 0 when nothing was found, 1 on a crash, leak, timeout or OOM (the
-# input is printed; add it to the corpus once fixed), 77 (skip) without
-# clang, libFuzzer or jansson's pkg-config file.  FUZZ_CC overrides clang.
+# TARGET is ctl_request (the control protocol, test/fuzz/fuzz_ctl_request.c
+# with src/shared/ctl_proto.c) or journal (the journal's record decoder,
+# test/fuzz/fuzz_journal.c with src/daemon/journal.c).  Builds it with
+# clang (-fsanitize=fuzzer,address,undefined) and fuzzes from a temporary
+# copy of test/fuzz/corpus/TARGET, so new inputs never land in the source
+# tree.  Exits 0 when nothing was found, 1 on a crash, leak, timeout or
+# OOM (the input is printed; add it to the corpus once fixed), 77 (skip)
+# without clang, libFuzzer or jansson's pkg-config file.  FUZZ_CC
+# overrides clang.
 set -euo pipefail
 
-if [[ $# -lt 1 || $# -gt 2 ]]; then
-	echo "usage: $0 SOURCE_ROOT [SECONDS]" >&2
+if [[ $# -lt 1 || $# -gt 3 ]]; then
+	echo "usage: $0 SOURCE_ROOT [SECONDS [TARGET]]" >&2
 	exit 2
 fi
 src=$(cd "$1" && pwd)
 budget=${2:-30}
-corpus=$src/test/fuzz/corpus/ctl_request
+target=${3:-ctl_request}
+case $target in
+ctl_request)
+	sources=("$src/test/fuzz/fuzz_ctl_request.c" "$src/src/shared/ctl_proto.c")
+	includes=(-I"$src/src/shared") ;;
+journal)
+	sources=("$src/test/fuzz/fuzz_journal.c" "$src/src/daemon/journal.c")
+	includes=(-I"$src/src/daemon" -pthread) ;;
+*)
+	echo "$0: unknown target '$target' (ctl_request or journal)" >&2
+	exit 2 ;;
+esac
+corpus=$src/test/fuzz/corpus/$target
 CC=${FUZZ_CC:-clang}
 
 skip() {
@@ -53,18 +68,17 @@ PROBE
 # shellcheck disable=SC2086 # $jansson is a list of flags
 "$CC" -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -D_GNU_SOURCE \
-	-I"$src/src/shared" -I"$src/test/fuzz" \
-	"$src/test/fuzz/fuzz_ctl_request.c" "$src/src/shared/ctl_proto.c" \
-	$jansson -o "$tmp/fuzz_ctl_request"
+	"${includes[@]}" -I"$src/test/fuzz" "${sources[@]}" \
+	$jansson -o "$tmp/fuzz_$target"
 
 mkdir "$tmp/corpus" "$tmp/artifacts"
 cp -- "$corpus"/* "$tmp/corpus/"
 seeds=$(find "$tmp/corpus" -type f | wc -l)
 
-echo "fuzzing ctl_request for ${budget}s from $seeds inputs in $corpus"
+echo "fuzzing $target for ${budget}s from $seeds inputs in $corpus"
 rc=0
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
-	"$tmp/fuzz_ctl_request" -max_total_time="$budget" -timeout=10 \
+	"$tmp/fuzz_$target" -max_total_time="$budget" -timeout=10 \
 	-rss_limit_mb=2048 -print_final_stats=1 \
 	-artifact_prefix="$tmp/artifacts/" "$tmp/corpus" || rc=$?
 
