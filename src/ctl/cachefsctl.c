@@ -1465,7 +1465,7 @@ static const struct command {
 	  "off: every request goes to the backend, and the kernel's cached "
 	  "attributes and pages are dropped" },
 	{ "invalidate", cmd_invalidate, "invalidate [-r] PATH",
-	  "make the kernel forget what it caches of PATH (a path in a "
+	  "make the kernel and the caches forget PATH (a path in a "
 	  "mount), and with -r of everything below" },
 	{ "preload", cmd_preload, "preload [-r] PATH",
 	  "store the files at or below PATH (one level, or all with -r) "

@@ -785,7 +785,7 @@ const struct ctl_command ctl_commands[] = {
 	  "send every request to the backend and drop the kernel's cached "
 	  "attributes and pages" },
 	{ "invalidate", cmd_invalidate, "{path: string, recursive?: bool}",
-	  "make the kernel forget what it caches of a path (and below)" },
+	  "make the kernel and the caches forget a path (and below)" },
 	{ "preload", cmd_preload, "{path: string}",
 	  "store one file from the backend in the shared tiers (memcached); "
 	  "stored, bytes, and the reason when not" },

@@ -39,9 +39,10 @@ struct cfs {
 extern const struct fuse_lowlevel_ops cfs_ops;
 
 /*
- * Make the kernel forget what it caches about path (relative to the
- * mount, "/" for the root), and with recursive everything below it.  Not
- * from a FUSE request.  Counts the names and inodes invalidated into
+ * Make the kernel, the cache tiers and the inode table forget what they
+ * hold of path (relative to the mount, "/" for the root), and with
+ * recursive of everything below it: the next access asks the backend.
+ * Not from a FUSE request.  Counts the names and inodes invalidated into
  * *names and *inodes.  Returns 0 or a negative errno (-EINVAL for "."
  * or ".." components).
  */
