@@ -39,7 +39,9 @@ cfs_cleanup() {
 		kill "${CFS_PIDS[$m]}" 2>/dev/null
 	done
 	for m in "${!CFS_SERVERS[@]}"; do
+		# a server a test stopped (SIGSTOP) must be woken to die
 		kill "${CFS_SERVERS[$m]}" 2>/dev/null
+		kill -CONT "${CFS_SERVERS[$m]}" 2>/dev/null
 	done
 	if [ -n "${CFS_TMP:-}" ] && [ -d "$CFS_TMP" ]; then
 		rm -rf --one-file-system "$CFS_TMP"
@@ -204,6 +206,7 @@ cfs_server_kill() {
 	local pid=${CFS_SERVERS[$1]:-}
 	[ -n "$pid" ] || return 0
 	kill "-${2:-TERM}" "$pid" 2>/dev/null
+	kill -CONT "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	unset "CFS_SERVERS[$1]"
 }
