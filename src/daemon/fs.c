@@ -568,7 +568,7 @@ static int lookup_memory(struct cfs *fs, fuse_ino_t parent, const char *name,
 	struct inode *i;
 	int r;
 
-	if (!caching(fs) || !inode_table_trusted(fs->itab))
+	if (!caching(fs))
 		return -ENODATA;
 	memset(e, 0, sizeof(*e));
 	r = inode_lookup_cached(fs->itab, inode_of(fs, parent), name, false,
@@ -675,50 +675,46 @@ static int lookup_offline(struct cfs *fs, fuse_ino_t parent, const char *name,
 }
 
 /*
- * A name the shared tiers remember missing from directory parent as it
- * is now (another host looked it up): -ENOENT, else -ENODATA.
+ * Whether times (ns) are over two seconds old: an entry made in a
+ * directory within the same clock tick as the one before might not move
+ * them, so only then does its version tell that nothing changed.
  */
-static int lookup_shared_missing(struct cfs *fs, fuse_ino_t parent,
-				 const char *name)
+static bool settled_ns(int64_t mtime_ns, int64_t ctime_ns)
 {
-	struct tier_version dir;
-	char *path;
-	bool missing;
+	struct timespec now;
 
-	if (!shared(fs) || !caching(fs) || !inode_table_trusted(fs->itab) ||
-	    !inode_version(fs->itab, inode_of(fs, parent), &dir) ||
-	    !(path = node_path(fs, parent, name)))
-		return -ENODATA;
-	missing = cache_missing(fs->cache, path, &dir);
-	free(path);
-	if (!missing)
-		return -ENODATA;
-	stats_inc(lookup_shared_missing);
-	return -ENOENT;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec - mtime_ns / 1000000000 >= 2 &&
+	       now.tv_sec - ctime_ns / 1000000000 >= 2;
 }
 
 /*
- * name is missing from directory parent: tell the shared tiers, with the
- * directory's version.  Only a directory whose times are over a second
- * old: an entry made within the same clock tick might not move them.
+ * Look name up in the backend; with a shared tier, first ask it whether
+ * another host found the name missing from the directory as it is now
+ * (-ENOENT without the backend), and tell it when the backend has not
+ * the name, with the directory's version.
  */
-static void note_shared_missing(struct cfs *fs, fuse_ino_t parent,
-				const char *name)
+static int lookup_shared(struct cfs *fs, fuse_ino_t parent, const char *name,
+			 struct fuse_entry_param *e)
 {
 	struct tier_version dir;
-	struct timespec now;
-	char *path;
+	char *path = NULL;
+	int r;
 
-	if (!shared(fs) || !caching(fs) ||
-	    !inode_version(fs->itab, inode_of(fs, parent), &dir))
-		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (now.tv_sec - dir.mtime_ns / 1000000000 < 2 ||
-	    now.tv_sec - dir.ctime_ns / 1000000000 < 2 ||
-	    !(path = node_path(fs, parent, name)))
-		return;
-	cache_note_missing(fs->cache, path, &dir);
+	if (shared(fs) && caching(fs) &&
+	    inode_version(fs->itab, inode_of(fs, parent), &dir))
+		path = node_path(fs, parent, name);
+	if (path && inode_table_trusted(fs->itab) &&
+	    cache_missing(fs->cache, path, &dir)) {
+		stats_inc(lookup_shared_missing);
+		free(path);
+		return -ENOENT;
+	}
+	r = do_lookup(fs, parent, name, e);
+	if (r == -ENOENT && path && settled_ns(dir.mtime_ns, dir.ctime_ns))
+		cache_note_missing(fs->cache, path, &dir);
 	free(path);
+	return r;
 }
 
 static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -731,12 +727,7 @@ static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	/* "." and ".." come only to exported mounts; inode_lookup refuses them. */
 	r = lookup_memory(fs, parent, name, &e);
 	if (r == -ENODATA)
-		r = lookup_shared_missing(fs, parent, name);
-	if (r == -ENODATA) {
-		r = do_lookup(fs, parent, name, &e);
-		if (r == -ENOENT)
-			note_shared_missing(fs, parent, name);
-	}
+		r = lookup_shared(fs, parent, name, &e);
 	if (offline(fs, r))
 		r = lookup_offline(fs, parent, name, r, &e);
 	if (r == -ENOENT && timeout(fs, &fs->cfg->negative_timeout) > 0) {
@@ -802,20 +793,30 @@ static void data_put(struct cfs *fs, struct datafd *ref)
 }
 
 /*
- * With no_open, a regular file the kernel knows may be open while its
- * last name goes: hold a descriptor so the backend keeps the file for
- * the reads and writes still to come, until the kernel forgets the inode.
+ * The inode name in dir leads to, about to be unlinked or replaced,
+ * pinned (inode_unpin() it), or NULL when the table holds none.  With
+ * no_open, a regular file the kernel knows may be open while its last
+ * name goes: a descriptor is held so that the backend keeps the file
+ * for the reads and writes still to come, until the kernel forgets it.
  */
-static void keep_if_open(struct cfs *fs, struct inode *dir, const char *name)
+static struct inode *pin_victim(struct cfs *fs, struct inode *dir,
+				const char *name)
 {
 	struct inode *i;
 
-	if (!fs->no_open || inode_find_name(fs->itab, dir, name, &i) != 0)
-		return;
+	if (inode_find_name(fs->itab, dir, name, &i) != 0)
+		return NULL;
 	/* only the kernel can hold the file open */
-	if (S_ISREG(inode_type(i)) && inode_known(fs->itab, i))
+	if (fs->no_open && S_ISREG(inode_type(i)) && inode_known(fs->itab, i))
 		datafd_keep(fs->data, i);
-	inode_unpin(fs->itab, i);
+	return i;
+}
+
+/* The victim lost a link, or its last one: refreshed, and not kept. */
+static void victim_done(struct cfs *fs, struct inode *victim)
+{
+	inode_refresh(fs->itab, victim);
+	inode_drop(fs->itab, victim);
 }
 
 static int do_getattr(struct cfs *fs, fuse_ino_t ino, int ofd,
@@ -1090,19 +1091,14 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, -pfd);
 		return;
 	}
-	if (!(flags & AT_REMOVEDIR))
-		keep_if_open(fs, dir, name);
-	if (inode_find_name(fs->itab, dir, name, &victim) != 0)
-		victim = NULL;
+	victim = pin_victim(fs, dir, name);
 	r = neg_errno(unlinkat(pfd, name, flags));
 	inode_fd_put(fs->itab, dir);
 	if (r == 0) {
 		inode_note_name(fs->itab, dir, name, 0);
 		note_change(fs, NULL, parent, name, 0, NULL);
-		if (victim) { /* one link less, or none: not worth keeping */
-			inode_refresh(fs->itab, victim);
-			inode_drop(fs->itab, victim);
-		}
+		if (victim)
+			victim_done(fs, victim);
 	}
 	if (victim)
 		inode_unpin(fs->itab, victim);
@@ -1237,11 +1233,8 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	nfd = inode_fd_get(fs->itab, nd);
-	if (nfd >= 0 && !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE))) {
-		keep_if_open(fs, nd, newname);
-		if (inode_find_name(fs->itab, nd, newname, &victim) != 0)
-			victim = NULL;
-	}
+	if (nfd >= 0 && !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)))
+		victim = pin_victim(fs, nd, newname);
 	r = nfd < 0 ? nfd
 		    : neg_errno(renameat2(ofd, name, nfd, newname, flags));
 	if (nfd >= 0)
@@ -1263,10 +1256,8 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 				shared_moved(fs, newparent, newname, parent,
 					     name);
 		}
-		if (victim) { /* replaced: one link less, or none */
-			inode_refresh(fs->itab, victim);
-			inode_drop(fs->itab, victim);
-		}
+		if (victim) /* replaced */
+			victim_done(fs, victim);
 	}
 	if (victim)
 		inode_unpin(fs->itab, victim);
@@ -1388,64 +1379,84 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 /*
- * A read of a small file, through the cache tiers (filling them from fd
- * on a miss); with offline on, also when the backend failed, fd or the
- * fill giving a negative errno then.  Returns false, without replying,
- * when the read is not for the cache: a large file, or a failed backend
- * and nothing cached.
+ * A read the cache tiers may answer: the file's version as the table
+ * knows it, a buffer for the reply, and the file's path for the shared
+ * tiers (NULL: not shared), each taken once for both tries of a read.
  */
+struct tier_read {
+	bool known;		/* v is the file's version */
+	struct tier_version v;
+	char *buf;
+	char *path;
+	bool ready;		/* buf and path set up */
+};
+
+static bool tier_read_prepare(struct cfs *fs, fuse_ino_t ino, size_t size,
+			      struct tier_read *r)
+{
+	if (r->ready)
+		return true;
+	r->buf = malloc(size ? size : 1);
+	if (!r->buf)
+		return false;
+	if (shared(fs) && shareable(inode_mode(fs->itab, inode_of(fs, ino))))
+		r->path = node_path(fs, ino, NULL);
+	r->ready = true;
+	return true;
+}
+
+static void tier_read_done(struct tier_read *r)
+{
+	free(r->buf);
+	free(r->path);
+}
+
 /*
  * Reply to a read from the tiers, if one holds the file as it is: true,
  * else false without replying.
  */
 static bool read_held(fuse_req_t req, struct cfs *fs, fuse_ino_t ino,
-		      size_t size, off_t off)
+		      struct tier_read *r, size_t size, off_t off)
 {
-	struct tier_version v;
-	char *buf, *path = NULL;
 	ssize_t n;
 
-	if (!caching(fs) || !inode_version(fs->itab, inode_of(fs, ino), &v) ||
-	    !cache_takes(fs->cache, v.size))
+	if (!caching(fs) || !r->known || !cache_takes(fs->cache, r->v.size) ||
+	    !tier_read_prepare(fs, ino, size, r))
 		return false; /* read_cached() counts it skipped */
-	buf = malloc(size ? size : 1);
-	if (!buf)
-		return false;
-	if (shared(fs) && shareable(inode_mode(fs->itab, inode_of(fs, ino))))
-		path = node_path(fs, ino, NULL);
-	n = cache_read(fs->cache, &v, path, -1, buf, size, (uint64_t)off);
-	free(path);
+	n = cache_read(fs->cache, &r->v, r->path, -1, r->buf, size,
+		       (uint64_t)off);
 	if (n >= 0)
-		reply_buf(req, buf, (size_t)n);
-	free(buf);
+		reply_buf(req, r->buf, (size_t)n);
 	return n >= 0;
 }
 
+/*
+ * A read of a small file the tiers did not hold (read_held()): from fd,
+ * filling them; with offline on, also when the backend failed, fd or the
+ * fill giving a negative errno then.  Returns false, without replying,
+ * when the read is not for the cache: a large file, or a failed backend
+ * and nothing cached.
+ */
 static bool read_cached(fuse_req_t req, struct cfs *fs, fuse_ino_t ino,
-			int fd, size_t size, off_t off)
+			struct tier_read *r, int fd, size_t size, off_t off)
 {
-	struct tier_version v;
-	char *buf, *path = NULL;
 	ssize_t n = fd;
 
-	if (!inode_version(fs->itab, inode_of(fs, ino), &v))
+	if (!r->known)
 		return false;
-	if (fd >= 0 ? !caching(fs) || !cache_wants(fs->cache, &v)
+	if (fd >= 0 ? !caching(fs) || !cache_wants(fs->cache, &r->v)
 		    : !offline(fs, fd))
 		return false;
-	buf = malloc(size ? size : 1);
-	if (!buf)
+	if (!tier_read_prepare(fs, ino, size, r))
 		return false;
-	if (shared(fs) && shareable(inode_mode(fs->itab, inode_of(fs, ino))))
-		path = node_path(fs, ino, NULL);
-	if (fd >= 0) /* read_held() asked the tiers already */
-		n = cache_fill(fs->cache, &v, path, fd, buf, size,
+	if (fd >= 0)
+		n = cache_fill(fs->cache, &r->v, r->path, fd, r->buf, size,
 			       (uint64_t)off);
-	if (fd >= 0 && path)
-		shared_recheck(fs, ino, v.gen, path);
+	if (fd >= 0 && r->path)
+		shared_recheck(fs, ino, r->v.gen, r->path);
 	if (offline(fs, (int)n)) {
-		ssize_t held = cache_read_offline(fs->cache, &v, path, buf,
-						  size, (uint64_t)off);
+		ssize_t held = cache_read_offline(fs->cache, &r->v, r->path,
+						  r->buf, size, (uint64_t)off);
 
 		backend_failed(fs);
 		if (held >= 0) {
@@ -1453,12 +1464,10 @@ static bool read_cached(fuse_req_t req, struct cfs *fs, fuse_ino_t ino,
 			n = held;
 		}
 	}
-	free(path);
 	if (n >= 0)
-		reply_buf(req, buf, (size_t)n);
+		reply_buf(req, r->buf, (size_t)n);
 	else if (fd >= 0) /* the fill failed */
 		reply_err(req, (int)-n);
-	free(buf);
 	return n >= 0 || fd >= 0;
 }
 
@@ -1467,28 +1476,31 @@ static void cfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 	struct cfs *fs = fs_of(req);
-	struct datafd *ref;
+	struct tier_read r = { 0 };
+	struct datafd *ref = NULL;
 	int fd;
 
 	op_begin(req, OP_read, ino, NULL);
 	op_io(size, off);
+	if (fs->cache)
+		r.known = inode_version(fs->itab, inode_of(fs, ino), &r.v);
 	/* what a tier holds needs no backend descriptor */
-	if (fs->cache && read_held(req, fs, ino, size, off))
-		return;
+	if (fs->cache && read_held(req, fs, ino, &r, size, off))
+		goto out;
 	fd = data_get(fs, ino, fi, false, &ref);
-	if (fs->cache && read_cached(req, fs, ino, fd, size, off)) {
-		data_put(fs, ref);
-		return;
-	}
+	if (fs->cache && read_cached(req, fs, ino, &r, fd, size, off))
+		goto out;
 	if (fd < 0) {
 		reply_err(req, -fd);
-		return;
+		goto out;
 	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	reply_data(req, &buf, fs->cfg->splice ? FUSE_BUF_SPLICE_MOVE : 0);
+out:
 	data_put(fs, ref);
+	tier_read_done(&r);
 }
 
 /*
@@ -1661,41 +1673,40 @@ static bool listing_from_memory(struct cfs *fs, fuse_ino_t ino,
 }
 
 /*
- * Whether directory ino, open at fd, is as the table has it, in *v, and
- * settled (its times over two seconds old: an entry made within the same
- * clock tick may leave them as they were), so that a listing read now
- * can be kept under that version.
+ * Directory ino is opened for reading from the backend: its version as
+ * the table has it, in *v, to keep the listing under if that is still
+ * the backend's once it was read whole (listing_done()).  False when
+ * not worth recording: a directory changed within the last two seconds.
  */
-static bool listing_current(struct cfs *fs, fuse_ino_t ino, int fd,
-			    struct tier_version *v)
+static bool listing_start(struct cfs *fs, fuse_ino_t ino,
+			  struct tier_version *v)
 {
-	struct timespec now;
-	struct stat st;
-
-	if (!fs->cache || !caching(fs) ||
-	    !inode_version(fs->itab, inode_of(fs, ino), v) ||
-	    fstat(fd, &st) < 0)
-		return false;
-	clock_gettime(CLOCK_REALTIME, &now);
-	return (uint64_t)st.st_dev == v->dev && st.st_ino == v->ino &&
-	       (uint64_t)st.st_size == v->size &&
-	       st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
-		       v->mtime_ns &&
-	       st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec ==
-		       v->ctime_ns &&
-	       now.tv_sec - st.st_mtim.tv_sec >= 2 &&
-	       now.tv_sec - st.st_ctim.tv_sec >= 2;
+	return fs->cache && caching(fs) &&
+	       inode_version(fs->itab, inode_of(fs, ino), v) &&
+	       settled_ns(v->mtime_ns, v->ctime_ns);
 }
 
-/* The whole listing was read from the backend: keep it if still current. */
+/*
+ * The whole listing was read from the backend: keep it if the directory
+ * is still as it was when opened, for the table (changes through this
+ * mount included) and for the backend.
+ */
 static void listing_done(struct cfs *fs, fuse_ino_t ino, struct dir_handle *d)
 {
+	const struct tier_version *v = &d->v0;
 	struct tier_version now;
+	struct stat st;
 
 	if (d->recording && !d->rec.failed &&
-	    listing_current(fs, ino, dirfd(d->dp), &now) &&
-	    !memcmp(&now, &d->v0, sizeof(now)))
-		cache_put_listing(fs->cache, &d->v0, d->rec.buf, d->rec.len);
+	    inode_version(fs->itab, inode_of(fs, ino), &now) &&
+	    !memcmp(&now, v, sizeof(now)) && fstat(dirfd(d->dp), &st) == 0 &&
+	    (uint64_t)st.st_dev == v->dev && st.st_ino == v->ino &&
+	    (uint64_t)st.st_size == v->size &&
+	    st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
+		    v->mtime_ns &&
+	    st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec ==
+		    v->ctime_ns)
+		cache_put_listing(fs->cache, v, d->rec.buf, d->rec.len);
 	d->recording = false;
 	listing_free(&d->rec);
 }
@@ -1797,7 +1808,7 @@ static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
 		reply_err(req, r);
 		return;
 	}
-	if (listing_current(fs, ino, fd, &d->v0)) {
+	if (listing_start(fs, ino, &d->v0)) {
 		d->recording = true;
 		listing_init(&d->rec, fs->cfg->max_cached_file);
 	}

@@ -975,7 +975,9 @@ int inode_lookup_cached(struct inode_table *t, struct inode *dir,
 		return -EINVAL;
 	pthread_mutex_lock(&t->lock);
 	HASH_FIND(hh, dir->names, name, strlen(name), d);
-	if (d && d->stale && !offline) {
+	if (t->distrusted && !offline) {
+		r = -ENODATA;
+	} else if (d && d->stale && !offline) {
 		r = -ENODATA;
 	} else if (d && d->ino == 0) {
 		r = -ENOENT;

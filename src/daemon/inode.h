@@ -183,7 +183,8 @@ bool inode_cached_stat(struct inode_table *t, struct inode *i,
 /*
  * Look name up in dir from what the table remembers, without the
  * backend: like inode_lookup(), or -ENOENT for a name remembered
- * missing, or -ENODATA when the table does not know.  With offline (the
+ * missing, or -ENODATA when the table does not know (or, unless
+ * offline, is not trusted: inode_table_distrust()).  With offline (the
  * backend failed), names and inodes invalidated since are good enough.
  */
 int inode_lookup_cached(struct inode_table *t, struct inode *dir,

@@ -26,7 +26,9 @@ HTTP=$(cfs_free_tcp_port)
 . "$TESTDIR/nginx.sh"
 cfs_nginx "$HTTP" "$M" "$PREFIX" "127.0.0.1:$MC1" "127.0.0.1:$MC2"
 
-mc() { "$CACHEFSCTL" -m "$M" status --json | jq ".cache.tiers[] | select(.name == \"memcached\") | .$1"; }
+# mcstat MNT FIELD -- a figure of MNT's memcached tier from status
+mcstat() { "$CACHEFSCTL" -m "$1" status --json | jq ".cache.tiers[] | select(.name == \"memcached\") | .$2"; }
+mc() { mcstat "$M" "$1"; }
 
 # fetch PATH OUT -- GET the file at PATH (in the mount) through nginx;
 # prints the HTTP status and where nginx took the body from.
@@ -162,7 +164,7 @@ read -r code source < <(fetch "$victim" "$CFS_TMP/got")
 cfs_dirs 2
 M2=$(realpath "$CFS_MNT")
 cfs_mount "$B" "$M2" "cache_size=0,memcached=127.0.0.1:$MC1;127.0.0.1:$MC2,memcached_prefix=$PREFIX,revalidate=200ms"
-mc2() { "$CACHEFSCTL" -m "$M2" status --json | jq ".cache.tiers[] | select(.name == \"memcached\") | .$1"; }
+mc2() { mcstat "$M2" "$1"; }
 
 # Names missing: what one host looked up in vain, another is told by
 # memcached, for as long as the directory is unchanged.
