@@ -13,6 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
+static const char *const journal_syncs[] = { "always", "interval", "never",
+						   NULL };
+static const char *const journal_fulls[] = { "fail", "drop", NULL };
 static const char *const log_levels[] = { "error", "warning", "notice",
 					  "info", "debug", NULL };
 
@@ -242,6 +245,64 @@ const struct option_def config_options[] = {
 		.meta = "HOST:PORT",
 		.help = "send one UDP datagram per change, in libiorouter's "
 			"format (its listeners use 127.0.0.1:12345)",
+	},
+	{
+		.name = "journal",
+		.type = OPT_BOOL,
+		.offset = OFF(journal),
+		.def = "on",
+		.help = "record every change made through the mount in a "
+			"durable journal under state_dir, before the call "
+			"returns (what watch, the events API and mirrors read)",
+	},
+	{
+		.name = "state_dir",
+		.type = OPT_STRING,
+		.offset = OFF(state_dir),
+		.def = "",
+		.meta = "DIR",
+		.help = "where the journal and its cursors are kept (default: "
+			"/var/lib/cachefs/<escaped mount point>)",
+	},
+	{
+		.name = "journal_sync",
+		.type = OPT_ENUM,
+		.offset = OFF(journal_sync),
+		.def = "interval",
+		.choices = journal_syncs,
+		.help = "when a change's record is made durable before the "
+			"call returns: always (fdatasync per change), interval "
+			"(one fdatasync covers the changes of "
+			"journal_sync_interval) or never (a crash of the "
+			"machine may lose records; a crash of cachefs does "
+			"not)",
+	},
+	{
+		.name = "journal_sync_interval",
+		.type = OPT_DURATION,
+		.offset = OFF(journal_sync_interval),
+		.def = "20ms",
+		.help = "how long a change may wait for the fdatasync that "
+			"covers others too, with journal_sync=interval",
+	},
+	{
+		.name = "journal_max",
+		.type = OPT_SIZE,
+		.offset = OFF(journal_max),
+		.def = "1G",
+		.help = "bound on the journal's size (at least 256K; 0: none); "
+			"status raises an alarm at 90% when cursors hold it",
+	},
+	{
+		.name = "journal_full",
+		.type = OPT_ENUM,
+		.offset = OFF(journal_full),
+		.def = "fail",
+		.choices = journal_fulls,
+		.help = "what gives way when cursors hold a full journal: fail "
+			"(changes fail with ENOSPC until a consumer catches "
+			"up) or drop (the oldest records go, and consumers "
+			"behind them get a gap)",
 	},
 	{
 		.name = "ctl_socket",

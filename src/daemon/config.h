@@ -65,6 +65,14 @@ struct config {
 	char *peer_secret_file; /* the shared HMAC key */
 	char *notify;		/* HOST:PORT for libiorouter datagrams */
 
+	/* the change journal */
+	bool journal;		   /* record changes through the mount */
+	char *state_dir;	   /* NULL: /var/lib/cachefs/<mount name> */
+	int journal_sync;	   /* always, interval, never */
+	double journal_sync_interval; /* seconds */
+	uint64_t journal_max;	   /* bytes; 0: unbounded */
+	int journal_full;	   /* fail, drop */
+
 	/* logging */
 	int log_level;	/* enum log_level */
 	char *log_file; /* log here instead of stderr/syslog */

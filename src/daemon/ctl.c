@@ -37,20 +37,11 @@
 #include "stats.h"
 #include "trace.h"
 
-#define OUT_PAUSE (1u << 20)   /* stop reading a client with this queued */
-#define OUT_RESUME (256u << 10) /* and read again below this */
 #define OUT_MAX (64u << 20)    /* drop a client whose answers exceed this */
-
-struct client {
-	struct ctl *c;
-	struct bufferevent *bev;
-	bool closing; /* answer queued, close once it is written */
-	bool eof;     /* the client sent all it will send */
-	struct client *next, **pprev; /* in c->client_list */
-};
 
 static void client_free(struct client *cl)
 {
+	ctl_watch_free(cl->c, cl);
 	*cl->pprev = cl->next;
 	if (cl->next)
 		cl->next->pprev = cl->pprev;
@@ -59,8 +50,7 @@ static void client_free(struct client *cl)
 	free(cl);
 }
 
-/* Queue a final answer and close once it is written. */
-static void client_close_with(struct client *cl, const char *line)
+void ctl_client_close(struct client *cl, const char *line)
 {
 	if (line)
 		bufferevent_write(cl->bev, line, strlen(line));
@@ -71,18 +61,31 @@ static void client_close_with(struct client *cl, const char *line)
 		client_free(cl);
 }
 
-static char *run_request(struct ctl *c, const char *buf, size_t len)
+/*
+ * The answer to one request line, or NULL when the client is closing or
+ * its answer was queued already (watch).
+ */
+static char *run_request(struct client *cl, const char *buf, size_t len)
 {
+	struct ctl *c = cl->c;
 	struct ctl_request req;
 	const struct ctl_command *cmd;
 	json_t *out = NULL;
-	char err[512];
+	char err[512], *answer;
 	int r;
 
 	r = ctl_request_parse(buf, len, &req, err, sizeof(err));
 	if (r < 0) {
 		stats_inc(ctl_bad_requests);
 		return ctl_response_error(err);
+	}
+	/* a watch turns the connection into a stream; acks come on it */
+	if (cl->watch || !strcmp(req.cmd, "watch")) {
+		stats_inc(ctl_requests);
+		answer = cl->watch ? ctl_watch_request(c, cl, &req)
+				   : ctl_watch_start(c, cl, req.args);
+		ctl_request_clear(&req);
+		return answer;
 	}
 	cmd = ctl_command_find(req.cmd);
 	if (!cmd) {
@@ -114,7 +117,7 @@ static void refuse_oversized(struct client *cl)
 
 	stats_inc(ctl_bad_requests);
 	stats_inc(ctl_dropped_clients);
-	client_close_with(cl, msg);
+	ctl_client_close(cl, msg);
 	free(msg);
 }
 
@@ -138,16 +141,19 @@ static void on_read(struct bufferevent *bev, void *arg)
 			refuse_oversized(cl);
 			return;
 		}
-		answer = run_request(cl->c, line, n);
+		answer = run_request(cl, line, n);
 		free(line);
 		if (!answer) {
-			client_close_with(cl, NULL);
-			return;
+			if (!cl->watch && !cl->closing)
+				ctl_client_close(cl, NULL);
+			if (!cl->watch)
+				return;
+			continue;
 		}
 		if (evbuffer_get_length(out) + strlen(answer) > OUT_MAX) {
 			free(answer);
 			stats_inc(ctl_dropped_clients);
-			client_close_with(cl, NULL);
+			ctl_client_close(cl, NULL);
 			return;
 		}
 		bufferevent_write(bev, answer, strlen(answer));
@@ -164,10 +170,10 @@ static void on_read(struct bufferevent *bev, void *arg)
 		refuse_oversized(cl);
 		return;
 	}
-	if (cl->eof) {
+	if (cl->eof && !cl->watch) {
 		if (evbuffer_get_length(in)) /* cut off mid-request */
 			stats_inc(ctl_dropped_clients);
-		client_close_with(cl, NULL);
+		ctl_client_close(cl, NULL);
 	}
 }
 
@@ -187,6 +193,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 			bufferevent_enable(bev, EV_READ);
 		on_read(bev, cl); /* requests may be waiting in the buffer */
 	}
+	if (queued <= OUT_RESUME && cl->watch && !cl->closing)
+		ctl_watch_pump(cl->c, cl); /* it read: it may take more */
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -570,6 +578,8 @@ int ctl_start(struct ctl *c)
 	}
 	if (c->p.fs->peers && peers_start(c->p.fs->peers, c->base) < 0)
 		return log_error_errno(-ENOMEM, "peer events");
+	if (ctl_watch_setup(c) < 0)
+		return log_error_errno(-ENOMEM, "watch events");
 	r = pthread_create(&c->thread, NULL, loop_thread, c);
 	if (r)
 		return log_error_errno(-r, "control thread");
@@ -589,6 +599,7 @@ void ctl_free(struct ctl *c)
 	}
 	while (c->client_list)
 		client_free(c->client_list);
+	ctl_watch_teardown(c);
 	peers_stop(c->p.fs->peers);
 	if (c->http)
 		evhttp_free(c->http);

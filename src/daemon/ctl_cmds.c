@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "changes.h"
 #include "ctl_int.h"
 #include "log.h"
 #include "trace.h"
@@ -314,6 +315,17 @@ static json_t *data_fds_json(struct cfs *fs)
 			 (json_int_t)ds.expired);
 }
 
+/* Changes are refused: the journal is full or failed. */
+static bool journal_down(struct cfs *fs)
+{
+	struct changes_stats cs;
+
+	if (!fs->changes)
+		return false;
+	changes_get_stats(fs->changes, &cs);
+	return cs.full || cs.failed;
+}
+
 static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 		      size_t errlen)
 {
@@ -338,7 +350,7 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 		" s:o, s:{s:b, s:i, s:s?}, s:s?, s:s, s:I}",
 		"state",
 		__atomic_load_n(&c->p.fs->degraded, __ATOMIC_RELAXED) ||
-				tier_down(c->p.fs)
+				tier_down(c->p.fs) || journal_down(c->p.fs)
 			? "degraded"
 			: "ok",
 		"backend", c->p.backend, "mountpoint",
@@ -395,6 +407,8 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 	if (*out && c->p.fs->notify)
 		json_object_set_new(*out, "notify", notify_json(c->cfg->notify,
 							       c->p.fs->notify));
+	if (*out)
+		json_object_set_new(*out, "journal", ctl_journal_json(c));
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -457,10 +471,10 @@ static int cmd_stats(struct ctl *c, json_t *args, json_t **out, char *err,
 		since(counters, "notify_errors", ns.errors, nbase.errors);
 		since(counters, "notify_too_long", ns.too_long, nbase.too_long);
 	}
-	*out = json_pack("{s:o, s:o, s:o, s:o, s:o, s:b}", "ops", ops,
+	*out = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "ops", ops,
 			 "errors", errs, "counters", counters, "cache",
-			 cache_json(c->p.fs), "process", process_json(),
-			 "reset", reset);
+			 cache_json(c->p.fs), "journal", ctl_journal_json(c),
+			 "process", process_json(), "reset", reset);
 	return *out ? 0 : -ENOMEM;
 
 out_nomem:
@@ -770,6 +784,56 @@ static int cmd_preload(struct ctl *c, json_t *args, json_t **out, char *err,
 	return *out ? 0 : -ENOMEM;
 }
 
+static int cmd_cursor_list(struct ctl *c, json_t *args, json_t **out,
+			   char *err, size_t errlen)
+{
+	if (unpack(args, err, errlen, "{}") < 0)
+		return -EINVAL;
+	if (!c->p.fs->changes) {
+		snprintf(err, errlen, "the journal is off (journal=off)");
+		return -ENOTSUP;
+	}
+	*out = json_pack("{s:o}", "cursors", ctl_cursors_json(c));
+	return *out ? 0 : -ENOMEM;
+}
+
+static int cmd_cursor_remove(struct ctl *c, json_t *args, json_t **out,
+			     char *err, size_t errlen)
+{
+	const char *name;
+	int r;
+
+	if (unpack(args, err, errlen, "{s:s}", "name", &name) < 0)
+		return -EINVAL;
+	if (!c->p.fs->changes) {
+		snprintf(err, errlen, "the journal is off (journal=off)");
+		return -ENOTSUP;
+	}
+	r = journal_cursor_remove(changes_journal(c->p.fs->changes), name);
+	if (r == -ENOENT || r == -EINVAL) {
+		snprintf(err, errlen, "no cursor '%s'", name);
+		return r;
+	}
+	if (r < 0)
+		return r;
+	log_notice("journal cursor %s removed", name);
+	/* what only it held may go now */
+	changes_make_room(c->p.fs->changes);
+	*out = NULL;
+	return 0;
+}
+
+/* Only in the table for help: run_request() streams watches itself. */
+static int cmd_stream_only(struct ctl *c, json_t *args, json_t **out,
+			   char *err, size_t errlen)
+{
+	(void)c;
+	(void)args;
+	(void)out;
+	snprintf(err, errlen, "ack is taken only on a watch stream");
+	return -EINVAL;
+}
+
 const struct ctl_command ctl_commands[] = {
 	{ "help", cmd_help, "{}", "list the commands" },
 	{ "status", cmd_status, "{}", "the mount at a glance" },
@@ -797,6 +861,17 @@ const struct ctl_command ctl_commands[] = {
 	  "newest max, 100)" },
 	{ "log.reopen", cmd_log_reopen, "{}",
 	  "reopen the log and trace files (as SIGHUP does)" },
+	{ "watch", cmd_stream_only,
+	  "{since?: int, cursor?: string, path?: string, follow?: bool}",
+	  "turn the connection into a stream of the changes made through "
+	  "the mount, from the journal (see cachefsctl(8))" },
+	{ "ack", cmd_stream_only, "{seq: int}",
+	  "on a watch stream with a cursor: the records up to seq are done "
+	  "with" },
+	{ "cursor.list", cmd_cursor_list, "{}",
+	  "the journal's cursors, and how far behind each one is" },
+	{ "cursor.remove", cmd_cursor_remove, "{name: string}",
+	  "forget a cursor: the journal stops keeping records for it" },
 	{ NULL },
 };
 

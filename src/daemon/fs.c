@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "creds.h"
+#include "changes.h"
 #include "listing.h"
 #include "log.h"
 #include "notify.h"
@@ -124,7 +125,21 @@ static void op_target(fuse_ino_t ino, const char *name)
 	op.name2 = name;
 }
 
-/* The mount-relative path of ino, or of name in directory ino. */
+/* Whether fd, whose /proc link reads link, has no name any more. */
+static bool unlinked(int fd, const char *link, size_t len)
+{
+	static const char mark[] = " (deleted)";
+	struct stat st;
+
+	return len >= sizeof(mark) - 1 &&
+	       !strcmp(link + len - (sizeof(mark) - 1), mark) &&
+	       fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
+/*
+ * The mount-relative path of ino, or of name in directory ino; NULL if
+ * it has none (unlinked).
+ */
 static char *node_path(struct cfs *fs, fuse_ino_t ino, const char *name)
 {
 	char proc[PROC_FD_PATH_MAX], buf[PATH_MAX];
@@ -139,10 +154,14 @@ static char *node_path(struct cfs *fs, fuse_ino_t ino, const char *name)
 		return NULL;
 	proc_fd_path(proc, fd);
 	n = readlink(proc, buf, sizeof(buf) - 1);
+	if (n >= 0) {
+		buf[n] = '\0';
+		if (!name && unlinked(fd, buf, (size_t)n))
+			n = -1;
+	}
 	inode_fd_put(fs->itab, i);
 	if (n < 0)
 		return NULL;
-	buf[n] = '\0';
 	if (fs->backend_len > 1 &&
 	    strncmp(buf, fs->backend, fs->backend_len) == 0 &&
 	    (buf[fs->backend_len] == '/' || buf[fs->backend_len] == '\0'))
@@ -242,16 +261,77 @@ static void shared_store(struct cfs *fs, fuse_ino_t ino, int fd)
 	free(path);
 }
 
+/* A set of journal ops, as note_change() takes them. */
+#define J(op) (1u << JOURNAL_OP_##op)
+
+/* The one data op in jops, or 0. */
+static enum journal_op single_data_op(unsigned jops)
+{
+	for (int k = 1; k < JOURNAL_OP__END; k++)
+		if (jops == 1u << k)
+			return journal_op_class((enum journal_op)k) ==
+					       JOURNAL_CLASS_DATA
+				       ? (enum journal_op)k
+				       : 0;
+	return 0;
+}
+
+/*
+ * The journal's record of a change to subject (NULL: not known), each
+ * of jops in turn, at path (NULL: it has none any more) and path2.
+ */
+static void journal_change(struct cfs *fs, unsigned jops,
+			   struct inode *subject, const char *path,
+			   bool two, const char *path2)
+{
+	unsigned char handle[JOURNAL_HANDLE_MAX];
+	struct journal_record r = { .path = path ? path : "" };
+
+	if (two)
+		r.path2 = path2 ? path2 : "";
+	if (subject)
+		r.handle_len = inode_identity(subject, &r.dev, &r.ino, handle,
+					      sizeof(handle));
+	r.handle = r.handle_len ? handle : NULL;
+	for (int k = 1; k < JOURNAL_OP__END; k++) {
+		if (!(jops & 1u << k))
+			continue;
+		r.op = (enum journal_op)k;
+		changes_record(fs->changes, &r);
+	}
+}
+
+/*
+ * Whether the journal's newest record says already that subject's data
+ * changed, as jops (one data op) would say again.
+ */
+static bool journal_coalesced(struct cfs *fs, unsigned jops,
+			      struct inode *subject)
+{
+	unsigned char handle[JOURNAL_HANDLE_MAX];
+	struct journal_record r = { .path = "" };
+
+	r.op = single_data_op(jops);
+	if (!r.op)
+		return false;
+	inode_identity(subject, &r.dev, &r.ino, handle, sizeof(handle));
+	return changes_coalesce(fs->changes, &r);
+}
+
 /*
  * A change through this mount, to ino or to name in directory ino (and
  * so to the directory's listing), and for rename and link to a second
- * place: tell the shared tiers, the peers, and the notify listener under
- * what (the op's own name when NULL).
+ * place: record it in the journal as each of jops (J(...)) happening to
+ * subject (NULL: ino itself when name is NULL, else not known), and
+ * tell the shared tiers, the peers and the notify listener.  Before the
+ * reply: a change the application was told of is in the journal.
  */
-static void note_change(struct cfs *fs, const char *what, fuse_ino_t ino,
-			const char *name, fuse_ino_t ino2, const char *name2)
+static void note_change(struct cfs *fs, unsigned jops, fuse_ino_t ino,
+			const char *name, fuse_ino_t ino2, const char *name2,
+			struct inode *subject)
 {
 	bool data = !name && S_ISREG(inode_type(inode_of(fs, ino)));
+	bool journal = fs->changes != NULL;
 	char *path, *path2 = NULL;
 
 	/*
@@ -266,11 +346,18 @@ static void note_change(struct cfs *fs, const char *what, fuse_ino_t ino,
 	inode_refresh(fs->itab, inode_of(fs, ino));
 	if (ino2)
 		inode_refresh(fs->itab, inode_of(fs, ino2));
-	if (!fs->peers && !fs->notify && !shared(fs))
+	if (!subject && !name)
+		subject = inode_of(fs, ino);
+	/* runs of writes need no path while nobody has read the first */
+	if (journal && !name && !ino2 && journal_coalesced(fs, jops, subject))
+		journal = false;
+	if (!journal && !fs->peers && !fs->notify && !shared(fs))
 		return;
 	path = node_path(fs, ino, name);
 	if (ino2)
 		path2 = node_path(fs, ino2, name2);
+	if (journal)
+		journal_change(fs, jops, subject, path, ino2 != 0, path2);
 	if (shared(fs)) {
 		/* its bytes go to the shared tiers again once it is closed */
 		if (data)
@@ -284,7 +371,14 @@ static void note_change(struct cfs *fs, const char *what, fuse_ino_t ino,
 		goto out;
 	if (!path || (ino2 && !path2))
 		goto out;
-	notify_send(fs->notify, what ? what : fs_op_names[op.op], path, path2);
+	/* the notify names are the FUSE ops', setattr's by what it did */
+	for (int k = 1; fs->notify && k < JOURNAL_OP__END; k++)
+		if (jops & 1u << k)
+			notify_send(fs->notify,
+				    op.op == OP_setattr
+					    ? journal_op_name((enum journal_op)k)
+					    : fs_op_names[op.op],
+				    path, path2);
 	if (fs->peers) {
 		peers_changed(fs->peers, path);
 		if (path2)
@@ -295,6 +389,15 @@ static void note_change(struct cfs *fs, const char *what, fuse_ino_t ino,
 out:
 	free(path);
 	free(path2);
+}
+
+/*
+ * Whether a change may be made: the journal can record it.  Before the
+ * backend is touched; the error to reply with, or 0.
+ */
+static int admit(struct cfs *fs)
+{
+	return fs->changes ? changes_admit(fs->changes) : 0;
 }
 
 static void op_trace(int err, uint64_t ns)
@@ -915,16 +1018,20 @@ static int do_setattr(struct inode *i, int fd, int ofd, const struct stat *a,
 	return 0;
 }
 
-/* What a setattr changed, named as a notify listener expects. */
-static const char *setattr_what(int valid)
+/* What a setattr changed (new times come with a truncation). */
+static unsigned setattr_ops(int valid)
 {
+	unsigned jops = 0;
+
 	if (valid & FUSE_SET_ATTR_SIZE)
-		return "truncate";
+		jops |= J(TRUNCATE);
 	if (valid & FUSE_SET_ATTR_MODE)
-		return "chmod";
+		jops |= J(CHMOD);
 	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
-		return "chown";
-	return "utimens";
+		jops |= J(CHOWN);
+	if (!jops)
+		jops = J(UTIMENS);
+	return jops;
 }
 
 static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -939,7 +1046,8 @@ static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	op_begin(req, OP_setattr, ino, NULL);
 	if (valid & FUSE_SET_ATTR_SIZE)
 		op_io(attr->st_size, -1);
-	fd = inode_fd_get(fs->itab, i);
+	r = admit(fs);
+	fd = r < 0 ? r : inode_fd_get(fs->itab, i);
 	if (fd < 0) {
 		reply_err(req, -fd);
 		return;
@@ -951,7 +1059,7 @@ static void cfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	inode_fd_put(fs->itab, i);
 	if (r == 0) {
 		inode_note_attr(fs->itab, i, &st);
-		note_change(fs, setattr_what(valid), ino, NULL, 0, NULL);
+		note_change(fs, setattr_ops(valid), ino, NULL, 0, NULL, NULL);
 	}
 	if (r < 0)
 		reply_err(req, -r);
@@ -997,9 +1105,11 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct cfs *fs = fs_of(req);
 	struct inode *dir = inode_of(fs, parent);
 	struct fuse_entry_param e;
+	unsigned jops;
 	int pfd, r;
 
-	pfd = inode_fd_get(fs->itab, dir);
+	r = admit(fs);
+	pfd = r < 0 ? r : inode_fd_get(fs->itab, dir);
 	if (pfd < 0) {
 		reply_err(req, -pfd);
 		return;
@@ -1017,8 +1127,13 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	inode_fd_put(fs->itab, dir);
 	if (r == 0) {
-		note_change(fs, NULL, parent, name, 0, NULL);
+		jops = link		? J(SYMLINK)
+		       : S_ISDIR(mode) ? J(MKDIR)
+		       : S_ISREG(mode) ? J(CREATE)
+				       : J(MKNOD);
 		r = do_lookup(fs, parent, name, &e);
+		note_change(fs, jops, parent, name, 0, NULL,
+			    r == 0 ? inode_of(fs, e.ino) : NULL);
 	}
 	if (r < 0)
 		reply_err(req, -r);
@@ -1057,7 +1172,8 @@ static void cfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 	op_begin(req, OP_link, ino, NULL);
 	op_target(newparent, newname);
-	fd = inode_fd_get(fs->itab, i);
+	r = admit(fs);
+	fd = r < 0 ? r : inode_fd_get(fs->itab, i);
 	if (fd < 0) {
 		reply_err(req, -fd);
 		return;
@@ -1070,7 +1186,7 @@ static void cfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	inode_fd_put(fs->itab, i);
 	if (r == 0) {
 		/* the new name, and the inode's link count */
-		note_change(fs, NULL, ino, NULL, newparent, newname);
+		note_change(fs, J(LINK), ino, NULL, newparent, newname, i);
 		r = do_lookup(fs, newparent, newname, &e);
 	}
 	if (r < 0)
@@ -1086,7 +1202,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct inode *dir = inode_of(fs, parent), *victim;
 	int pfd, r;
 
-	pfd = inode_fd_get(fs->itab, dir);
+	r = admit(fs);
+	pfd = r < 0 ? r : inode_fd_get(fs->itab, dir);
 	if (pfd < 0) {
 		reply_err(req, -pfd);
 		return;
@@ -1096,7 +1213,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	inode_fd_put(fs->itab, dir);
 	if (r == 0) {
 		inode_note_name(fs->itab, dir, name, 0);
-		note_change(fs, NULL, parent, name, 0, NULL);
+		note_change(fs, flags & AT_REMOVEDIR ? J(RMDIR) : J(UNLINK),
+			    parent, name, 0, NULL, victim);
 		if (victim)
 			victim_done(fs, victim);
 	}
@@ -1222,16 +1340,19 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct cfs *fs = fs_of(req);
 	struct inode *od = inode_of(fs, parent), *nd = inode_of(fs, newparent);
-	struct inode *victim = NULL;
+	struct inode *victim = NULL, *moved = NULL;
 	int ofd, nfd, r;
 
 	op_begin(req, OP_rename, parent, name);
 	op_target(newparent, newname);
-	ofd = inode_fd_get(fs->itab, od);
+	r = admit(fs);
+	ofd = r < 0 ? r : inode_fd_get(fs->itab, od);
 	if (ofd < 0) {
 		reply_err(req, -ofd);
 		return;
 	}
+	if (inode_find_name(fs->itab, od, name, &moved) != 0)
+		moved = NULL;
 	nfd = inode_fd_get(fs->itab, nd);
 	if (nfd >= 0 && !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)))
 		victim = pin_victim(fs, nd, newname);
@@ -1245,7 +1366,9 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 				flags & RENAME_EXCHANGE ? INODE_INO_UNKNOWN
 							: 0);
 		inode_note_name(fs->itab, nd, newname, INODE_INO_UNKNOWN);
-		note_change(fs, NULL, parent, name, newparent, newname);
+		note_change(fs,
+			    flags & RENAME_EXCHANGE ? J(EXCHANGE) : J(RENAME),
+			    parent, name, newparent, newname, moved);
 		/* the moved inodes' change times are this mount's doing too */
 		refresh_name(fs, nd, newname);
 		if (flags & RENAME_EXCHANGE)
@@ -1261,6 +1384,8 @@ static void cfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (victim)
 		inode_unpin(fs->itab, victim);
+	if (moved)
+		inode_unpin(fs->itab, moved);
 	reply_err(req, -r);
 }
 
@@ -1278,6 +1403,7 @@ static int backend_flags(struct cfs *fs, int flags)
 static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cfs *fs = fs_of(req);
+	bool truncates;
 	int fd;
 
 	op_begin(req, OP_open, ino, NULL);
@@ -1287,12 +1413,18 @@ static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	fd = inode_open(fs->itab, inode_of(fs, ino),
-			backend_flags(fs, fi->flags));
+	/* the open truncates on the backend: a change like any other */
+	truncates = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE);
+	fd = truncates ? admit(fs) : 0;
+	if (fd == 0)
+		fd = inode_open(fs->itab, inode_of(fs, ino),
+				backend_flags(fs, fi->flags));
 	if (fd < 0) {
 		reply_err(req, -fd);
 		return;
 	}
+	if (truncates)
+		note_change(fs, J(TRUNCATE), ino, NULL, 0, NULL, NULL);
 	fi->fh = fd;
 	fi->keep_cache = caching(fs);
 	/*
@@ -1329,7 +1461,8 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int pfd, fd = -1, r;
 
 	op_begin(req, OP_create, parent, name);
-	pfd = inode_fd_get(fs->itab, dir);
+	r = admit(fs);
+	pfd = r < 0 ? r : inode_fd_get(fs->itab, dir);
 	if (pfd < 0) {
 		reply_err(req, -pfd);
 		return;
@@ -1351,8 +1484,9 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, -r);
 		return;
 	}
-	note_change(fs, NULL, parent, name, 0, NULL);
 	r = do_lookup(fs, parent, name, &e);
+	note_change(fs, J(CREATE), parent, name, 0, NULL,
+		    r == 0 ? inode_of(fs, e.ino) : NULL);
 	if (r < 0) {
 		close(fd);
 		reply_err(req, -r);
@@ -1549,7 +1683,9 @@ static void cfs_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 	op_begin(req, OP_write, ino, NULL);
 	op_io(fuse_buf_size(in), off);
-	fd = data_get(fs, ino, fi, true, &ref);
+	fd = admit(fs);
+	if (fd == 0)
+		fd = data_get(fs, ino, fi, true, &ref);
 	if (fd < 0) {
 		reply_err(req, -fd);
 		return;
@@ -1564,7 +1700,7 @@ static void cfs_write_buf(fuse_req_t req, fuse_ino_t ino,
 	}
 	data_put(fs, ref);
 	if (n > 0)
-		note_change(fs_of(req), NULL, ino, NULL, 0, NULL);
+		note_change(fs, J(WRITE), ino, NULL, 0, NULL, NULL);
 	if (n < 0)
 		reply_err(req, (int)-n);
 	else
@@ -2031,7 +2167,8 @@ static void xattr_write(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char proc[PROC_FD_PATH_MAX];
 	int fd, r;
 
-	fd = inode_fd_get(fs->itab, i);
+	r = admit(fs);
+	fd = r < 0 ? r : inode_fd_get(fs->itab, i);
 	if (fd < 0) {
 		reply_err(req, -fd);
 		return;
@@ -2050,7 +2187,8 @@ static void xattr_write(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	inode_fd_put(fs->itab, i);
 	if (r == 0)
-		note_change(fs, NULL, ino, NULL, 0, NULL);
+		note_change(fs, value ? J(SETXATTR) : J(REMOVEXATTR), ino,
+			    NULL, 0, NULL, NULL);
 	reply_err(req, -r);
 }
 
@@ -2125,7 +2263,9 @@ static void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 
 	op_begin(req, OP_fallocate, ino, NULL);
 	op_io((uint64_t)length, offset);
-	fd = data_get(fs, ino, fi, true, &ref);
+	fd = admit(fs);
+	if (fd == 0)
+		fd = data_get(fs, ino, fi, true, &ref);
 	if (fd < 0) {
 		reply_err(req, -fd);
 		return;
@@ -2140,7 +2280,7 @@ static void cfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	if (r == 0 && privs)
 		privs_changed(req, ino);
 	if (r == 0)
-		note_change(fs_of(req), NULL, ino, NULL, 0, NULL);
+		note_change(fs, J(FALLOCATE), ino, NULL, 0, NULL, NULL);
 	reply_err(req, -r);
 }
 
@@ -2159,7 +2299,9 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	op_begin(req, OP_copy_file_range, ino_in, NULL);
 	op_target(ino_out, NULL);
 	op_io(len, off_in);
-	out = data_get(fs, ino_out, fi_out, true, &rout);
+	out = admit(fs);
+	if (out == 0)
+		out = data_get(fs, ino_out, fi_out, true, &rout);
 	if (out < 0) {
 		reply_err(req, -out);
 		return;
@@ -2185,7 +2327,8 @@ static void cfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	if (n > 0 && privs)
 		privs_changed(req, ino_out);
 	if (n > 0)
-		note_change(fs_of(req), NULL, ino_out, NULL, 0, NULL);
+		note_change(fs, J(COPY_FILE_RANGE), ino_out, NULL, 0, NULL,
+			    NULL);
 	if (n < 0)
 		reply_err(req, (int)-n);
 	else

@@ -26,6 +26,7 @@ struct cfs {
 	struct notify *notify; /* NULL: no change datagrams */
 	struct datafd_cache *data; /* shared data descriptors, for no_open */
 	struct cache *cache; /* the cache tiers; NULL: none */
+	struct changes *changes; /* the journal; NULL: off */
 	bool degraded;	     /* atomic: the backend is failing */
 	uint64_t backend_failures; /* atomic: requests it failed */
 	uint64_t reval_pass_ns;	   /* atomic: the revalidator's last pass */

@@ -449,6 +449,24 @@ mode_t inode_type(const struct inode *i)
 	return i->type;
 }
 
+size_t inode_identity(const struct inode *i, uint64_t *dev, uint64_t *ino,
+		      void *handle, size_t cap)
+{
+	size_t n;
+
+	*dev = i->key.dev;
+	*ino = i->key.ino;
+	if (!i->fh)
+		return 0;
+	n = sizeof(i->fh->handle_type) + i->fh->handle_bytes;
+	if (n > cap)
+		return 0;
+	memcpy(handle, &i->fh->handle_type, sizeof(i->fh->handle_type));
+	memcpy((char *)handle + sizeof(i->fh->handle_type), i->fh->f_handle,
+	       i->fh->handle_bytes);
+	return n;
+}
+
 int inode_fd_get(struct inode_table *t, struct inode *i)
 {
 	int evicted[EVICT_BATCH];

@@ -134,6 +134,15 @@ int inode_open(struct inode_table *t, struct inode *i, int flags);
 mode_t inode_type(const struct inode *i); /* S_IFMT bits */
 
 /*
+ * The backend identity of i: its device and inode number, and its file
+ * handle (the handle type, 4 bytes in host order, then the handle's
+ * bytes) copied to handle: the handle's length, 0 when there is none or
+ * it does not fit in cap.
+ */
+size_t inode_identity(const struct inode *i, uint64_t *dev, uint64_t *ino,
+		      void *handle, size_t cap);
+
+/*
  * Coherency.  The table remembers what the kernel was told: the
  * attributes of each inode (inode_note_attr, on every reply that carries
  * them) and, per directory, every name the kernel may hold an entry for

@@ -33,7 +33,6 @@
 #define FLAG_PATH2 0x01
 
 #define DEFAULT_SEGMENT_BYTES (64ULL << 20)
-#define DEFAULT_SYNC_INTERVAL_NS 20000000ULL
 
 #define SEG_NAME_LEN 24 /* 20 digits and ".seg" */
 #define CURSOR_SUFFIX ".cursor"
@@ -90,6 +89,7 @@ static const struct {
 	[JOURNAL_OP_UTIMENS] = { "utimens", JOURNAL_CLASS_METADATA },
 	[JOURNAL_OP_SETXATTR] = { "setxattr", JOURNAL_CLASS_METADATA },
 	[JOURNAL_OP_REMOVEXATTR] = { "removexattr", JOURNAL_CLASS_METADATA },
+	[JOURNAL_OP_EXCHANGE] = { "exchange", JOURNAL_CLASS_ENTRY },
 };
 
 static bool op_valid(unsigned op)
@@ -279,10 +279,14 @@ struct journal {
 	uint64_t bytes;	   /* sum of segs[].bytes */
 	uint64_t next_seq; /* the next record's */
 	uint64_t synced_seq;
-	uint64_t last_sync_ns; /* CLOCK_MONOTONIC, when the last one began */
 	bool syncing;	       /* a thread is in fdatasync(fd) */
 	int failed;	       /* negative errno: every append fails */
 	struct journal_stats st;
+	/* the newest record, for journal_append_coalesce() */
+	enum journal_op last_op;
+	uint64_t last_dev, last_ino, last_gen, last_time_ns;
+	/* atomic: the highest seq any iterator has returned */
+	uint64_t read_seq;
 
 	pthread_mutex_t cursor_lock; /* taken before lock, never after */
 	/* protected by cursor_lock */
@@ -684,8 +688,6 @@ int journal_open(const char *dir, const struct journal_cfg *cfg,
 		j->cfg = *cfg;
 	if (!j->cfg.segment_bytes)
 		j->cfg.segment_bytes = DEFAULT_SEGMENT_BYTES;
-	if (!j->cfg.sync_interval_ns)
-		j->cfg.sync_interval_ns = DEFAULT_SYNC_INTERVAL_NS;
 	if (j->cfg.sync > JOURNAL_SYNC_NEVER) {
 		snprintf(err, errlen, "unknown sync mode %d", j->cfg.sync);
 		free(j);
@@ -735,13 +737,15 @@ fail:
 }
 
 /*
- * Wait until a fdatasync covers seq, or become the one that issues it
- * (after the interval, unless now).  Caller holds j->lock.
+ * Wait until a fdatasync covers seq, or become the one that issues it:
+ * group commit with no delay.  While one thread is in fdatasync, others
+ * append and wait; the next fdatasync, issued as soon as that one ends,
+ * covers all of them.  Caller holds j->lock.
  */
-static int do_wait_synced(struct journal *j, uint64_t seq, bool now)
+static int do_wait_synced(struct journal *j, uint64_t seq)
 {
 	while (j->synced_seq < seq) {
-		uint64_t target, t;
+		uint64_t target;
 		int fd, r;
 
 		if (j->failed)
@@ -751,27 +755,8 @@ static int do_wait_synced(struct journal *j, uint64_t seq, bool now)
 			continue;
 		}
 		j->syncing = true;
-		t = now_ns(CLOCK_MONOTONIC);
-		if (!now && j->cfg.sync == JOURNAL_SYNC_INTERVAL &&
-		    t < j->last_sync_ns + j->cfg.sync_interval_ns) {
-			/* Others write meanwhile, and this sync covers them. */
-			uint64_t due =
-				j->last_sync_ns + j->cfg.sync_interval_ns;
-			struct timespec ts = {
-				.tv_sec = (time_t)(due / 1000000000ULL),
-				.tv_nsec = (long)(due % 1000000000ULL),
-			};
-
-			pthread_mutex_unlock(&j->lock);
-			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME,
-					       &ts, NULL) == EINTR)
-				;
-			pthread_mutex_lock(&j->lock);
-			t = due;
-		}
 		target = j->next_seq - 1;
 		fd = j->fd;
-		j->last_sync_ns = t;
 		pthread_mutex_unlock(&j->lock);
 		r = fdatasync(fd) < 0 ? -errno : 0;
 		pthread_mutex_lock(&j->lock);
@@ -805,7 +790,28 @@ static int do_rotate(struct journal *j)
 	return do_new_segment(j, j->next_seq);
 }
 
-int journal_append(struct journal *j, struct journal_record *r)
+/* Caller holds j->lock: whether r may take the newest record's place. */
+static bool do_coalesces(struct journal *j, const struct journal_record *r)
+{
+	uint64_t newest = j->next_seq - 1;
+
+	return journal_op_class(r->op) == JOURNAL_CLASS_DATA &&
+	       j->last_op == r->op && j->last_dev == r->dev &&
+	       j->last_ino == r->ino && j->last_gen == r->gen &&
+	       newest > __atomic_load_n(&j->read_seq, __ATOMIC_ACQUIRE);
+}
+
+/* Caller holds j->lock: r takes the newest record's place. */
+static int do_take_newest(struct journal *j, struct journal_record *r)
+{
+	r->seq = j->next_seq - 1;
+	r->time_ns = j->last_time_ns;
+	j->st.coalesced++;
+	return j->cfg.sync == JOURNAL_SYNC_ALWAYS ? do_wait_synced(j, r->seq)
+						  : 0;
+}
+
+static int append(struct journal *j, struct journal_record *r, bool coalesce)
 {
 	unsigned char buf[JOURNAL_RECORD_MAX];
 	size_t plen, p2len;
@@ -816,6 +822,10 @@ int journal_append(struct journal *j, struct journal_record *r)
 	if (n < 0)
 		return n;
 	pthread_mutex_lock(&j->lock);
+	if (coalesce && !j->failed && do_coalesces(j, r)) {
+		e = do_take_newest(j, r);
+		goto out;
+	}
 	for (;;) {
 		if (j->failed) {
 			e = j->failed;
@@ -853,9 +863,12 @@ int journal_append(struct journal *j, struct journal_record *r)
 	s->bytes += (uint64_t)n;
 	j->bytes += (uint64_t)n;
 	j->st.appended++;
-	e = j->cfg.sync == JOURNAL_SYNC_NEVER
-		    ? 0
-		    : do_wait_synced(j, r->seq, false);
+	j->last_op = r->op;
+	j->last_dev = r->dev;
+	j->last_ino = r->ino;
+	j->last_gen = r->gen;
+	j->last_time_ns = r->time_ns;
+	e = j->cfg.sync == JOURNAL_SYNC_ALWAYS ? do_wait_synced(j, r->seq) : 0;
 	goto out;
 
 fail:
@@ -866,12 +879,38 @@ out:
 	return e;
 }
 
+int journal_append(struct journal *j, struct journal_record *r)
+{
+	return append(j, r, false);
+}
+
+int journal_append_coalesce(struct journal *j, struct journal_record *r)
+{
+	return append(j, r, true);
+}
+
+int journal_coalesce(struct journal *j, struct journal_record *r)
+{
+	int e = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (j->failed) {
+		e = j->failed;
+	} else if (do_coalesces(j, r)) {
+		e = do_take_newest(j, r);
+		if (e == 0)
+			e = 1;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return e;
+}
+
 int journal_sync(struct journal *j)
 {
 	int r;
 
 	pthread_mutex_lock(&j->lock);
-	r = j->failed ? j->failed : do_wait_synced(j, j->next_seq - 1, true);
+	r = j->failed ? j->failed : do_wait_synced(j, j->next_seq - 1);
 	pthread_mutex_unlock(&j->lock);
 	return r;
 }
@@ -1039,6 +1078,64 @@ out:
 	return r < 0 ? r : removed;
 }
 
+static int cmp_cursor(const void *a, const void *b)
+{
+	return strcmp(((const struct journal_cursor_info *)a)->name,
+		      ((const struct journal_cursor_info *)b)->name);
+}
+
+size_t journal_cursor_list(struct journal *j, struct journal_cursor_info *out,
+			   size_t max)
+{
+	size_t n, k;
+
+	pthread_mutex_lock(&j->cursor_lock);
+	n = j->ncursors;
+	for (k = 0; k < n && k < max; k++) {
+		snprintf(out[k].name, sizeof(out[k].name), "%s",
+			 j->cursors[k].name);
+		out[k].acked = j->cursors[k].acked;
+	}
+	pthread_mutex_unlock(&j->cursor_lock);
+	qsort(out, k, sizeof(*out), cmp_cursor);
+	return n;
+}
+
+int journal_drop_oldest(struct journal *j)
+{
+	char name[SEG_NAME_LEN + 1];
+	int r = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (j->nseg > 1) {
+		seg_name(name, j->segs[0].first_seq);
+		if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
+			r = -errno;
+		} else {
+			j->bytes -= j->segs[0].bytes;
+			memmove(&j->segs[0], &j->segs[1],
+				(j->nseg - 1) * sizeof(j->segs[0]));
+			j->nseg--;
+			j->st.dropped++;
+			r = 1;
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (r == 1 && fsync(j->dirfd) < 0)
+		r = -errno;
+	return r;
+}
+
+bool journal_has_cursors(struct journal *j)
+{
+	bool any;
+
+	pthread_mutex_lock(&j->cursor_lock);
+	any = j->ncursors > 0;
+	pthread_mutex_unlock(&j->cursor_lock);
+	return any;
+}
+
 /* ---- reading ----------------------------------------------------------- */
 
 #define ITER_BUF (64 * 1024 + JOURNAL_RECORD_MAX)
@@ -1176,6 +1273,17 @@ static ssize_t iter_fill(struct journal_iter *it, bool *last)
 	return r;
 }
 
+/* seq was handed to a reader: never coalesce into it. */
+static void note_read(struct journal *j, uint64_t seq)
+{
+	uint64_t cur = __atomic_load_n(&j->read_seq, __ATOMIC_RELAXED);
+
+	while (cur < seq &&
+	       !__atomic_compare_exchange_n(&j->read_seq, &cur, seq, true,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
 int journal_iter_next(struct journal_iter *it, struct journal_record *out)
 {
 	bool last;
@@ -1200,6 +1308,7 @@ int journal_iter_next(struct journal_iter *it, struct journal_record *out)
 				if (out->seq < it->next_seq)
 					continue;
 				it->next_seq = out->seq + 1;
+				note_read(it->j, out->seq);
 				return 1;
 			}
 			if (n != -EAGAIN) {

@@ -69,6 +69,7 @@ enum journal_op {
 	JOURNAL_OP_UTIMENS = 15,
 	JOURNAL_OP_SETXATTR = 16,
 	JOURNAL_OP_REMOVEXATTR = 17,
+	JOURNAL_OP_EXCHANGE = 18, /* rename(RENAME_EXCHANGE): path <-> path2 */
 	JOURNAL_OP__END /* one past the last */
 };
 
@@ -120,12 +121,16 @@ int journal_record_decode(const void *buf, size_t len,
 			  struct journal_record *out);
 
 enum journal_sync {
-	/* fdatasync before journal_append() returns */
+	/*
+	 * fdatasync before journal_append() returns; appenders that come
+	 * while one fdatasync runs share the next one (group commit).
+	 */
 	JOURNAL_SYNC_ALWAYS,
 	/*
-	 * Group commit: journal_append() returns after a fdatasync that
-	 * covers its record, but fdatasyncs start at most every
-	 * sync_interval_ns and each covers every record written before it.
+	 * journal_append() returns once the record is written (a crash of
+	 * the process loses nothing); the caller runs journal_sync() every
+	 * so often, which bounds what a crash of the machine may lose.
+	 * Segments are synced as they are closed.
 	 */
 	JOURNAL_SYNC_INTERVAL,
 	/* never: a crash of the machine may lose what the kernel held */
@@ -137,7 +142,6 @@ struct journal_cfg {
 	uint64_t segment_bytes; /* 0: 64 MiB */
 	uint64_t max_bytes;	/* of all segments; 0: unbounded */
 	enum journal_sync sync;
-	uint64_t sync_interval_ns; /* 0: 20 ms */
 	/* Told what recovery found and did (torn tails, corruption). */
 	void (*log)(void *arg, const char *msg);
 	void *log_arg;
@@ -150,6 +154,8 @@ struct journal_stats {
 	uint64_t newest_seq; /* the last appended; 0 before any */
 	uint64_t segments;
 	uint64_t appended;	  /* records, since journal_open() */
+	uint64_t coalesced;	  /* appends that took the newest record's */
+	uint64_t dropped;	  /* segments dropped by journal_drop_oldest() */
 	uint64_t syncs;		  /* fdatasync()s of segments */
 	uint64_t torn_truncated;  /* torn tails cut off at open */
 	uint64_t corrupt_skipped; /* damaged stretches skipped at open */
@@ -178,6 +184,20 @@ void journal_close(struct journal *j);
  * I/O error that error, from then on, for every append.
  */
 int journal_append(struct journal *j, struct journal_record *r);
+/*
+ * Like journal_append(), except that when the newest record is a data
+ * record with r's op, dev, ino and gen that no iterator has returned yet,
+ * nothing is written: r takes that record's seq and time (it already
+ * says the file's data changed, and nobody has acted on it), and waits
+ * only until that record is durable.  For runs of writes to one file.
+ */
+int journal_append_coalesce(struct journal *j, struct journal_record *r);
+/*
+ * Only the coalescing half: 1 when r took the newest record's place (as
+ * above), 0 when it cannot (nothing was written), or negative errno.
+ * Lets a caller skip working out a record's paths for nothing.
+ */
+int journal_coalesce(struct journal *j, struct journal_record *r);
 /* fdatasync everything appended so far, now.  0 or negative errno. */
 int journal_sync(struct journal *j);
 
@@ -208,6 +228,14 @@ int journal_cursor_set(struct journal *j, const char *name, uint64_t acked_seq);
 int journal_cursor_get(struct journal *j, const char *name, uint64_t *seq);
 int journal_cursor_remove(struct journal *j, const char *name);
 
+struct journal_cursor_info {
+	char name[JOURNAL_CURSOR_NAME_MAX + 1];
+	uint64_t acked;
+};
+/* Up to max cursors into out, by name: how many there are in all. */
+size_t journal_cursor_list(struct journal *j, struct journal_cursor_info *out,
+			   size_t max);
+
 /*
  * Remove the oldest segments whose every record is at or below every
  * cursor's acked_seq, never the one being appended to: how many were
@@ -217,6 +245,17 @@ int journal_cursor_remove(struct journal *j, const char *name);
  * max_bytes instead).
  */
 int journal_trim(struct journal *j);
+
+/*
+ * Remove the oldest segment whatever the cursors say (never the one
+ * being appended to): 1 when one was removed, 0 when there is only the
+ * active one, or negative errno.  What a cursor had not acked is lost
+ * to it: its readers find the gap (-ERANGE).
+ */
+int journal_drop_oldest(struct journal *j);
+
+/* Whether any cursor exists. */
+bool journal_has_cursors(struct journal *j);
 
 void journal_get_stats(struct journal *j, struct journal_stats *st);
 

@@ -22,6 +22,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "changes.h"
 #include "config.h"
 #include "creds.h"
 #include "ctl.h"
@@ -567,6 +568,13 @@ int main(int argc, char **argv)
 		goto out_itab;
 	if (fuse_set_signal_handlers(fs.se) < 0)
 		goto out_session;
+	if (cfg.journal &&
+	    ((r = absolute_option(&cfg.state_dir)) < 0 ||
+	     changes_open(&cfg, mountpoint, &fs.changes) < 0)) {
+		if (r < 0)
+			log_error_errno(r, "cannot resolve state_dir");
+		goto out_signals;
+	}
 	if (peers_new(&fs, &fs.peers) < 0)
 		goto out_signals;
 	if (cfg.notify && start_notify(&fs, mountpoint) < 0)
@@ -585,7 +593,7 @@ int main(int argc, char **argv)
 		log_to_syslog();
 	if (cfg.log_file && (r = log_to_file(cfg.log_file)) < 0)
 		log_error_errno(r, "cannot open log file %s", cfg.log_file);
-	if (ctl_start(ctl) < 0)
+	if (ctl_start(ctl) < 0 || changes_start(fs.changes) < 0)
 		goto out_unmount;
 	r = revalidator_start(&fs, &rv);
 	if (r < 0) {
@@ -612,6 +620,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_itab:
+	changes_close(fs.changes);
 	inode_table_free(fs.itab);
 	datafd_cache_free(fs.data);
 	cache_free(fs.cache);

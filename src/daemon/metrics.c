@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "changes.h"
 #include "ctl_int.h"
 #include "trace.h"
 
@@ -168,6 +169,57 @@ static void label_value(struct evbuffer *out, const char *v)
 	}
 }
 
+static void journal_metrics(struct evbuffer *out, struct ctl *c)
+{
+	struct ctl_cursor cur[64];
+	struct changes_stats cs;
+	int n;
+
+	changes_get_stats(c->p.fs->changes, &cs);
+	gauge(out, "cachefs_journal_bytes", "bytes of journal segments",
+	      (double)cs.j.bytes);
+	gauge(out, "cachefs_journal_max_bytes", "journal_max; 0: none",
+	      (double)cs.j.max_bytes);
+	gauge(out, "cachefs_journal_oldest_seq",
+	      "sequence number of the oldest record kept",
+	      (double)cs.j.oldest_seq);
+	gauge(out, "cachefs_journal_newest_seq",
+	      "sequence number of the newest record", (double)cs.j.newest_seq);
+	counter(out, "cachefs_journal_records_total",
+		"records appended since the mount", cs.j.appended);
+	counter(out, "cachefs_journal_coalesced_total",
+		"data changes that took the newest record's place",
+		cs.j.coalesced);
+	counter(out, "cachefs_journal_syncs_total", "fdatasyncs of the journal",
+		cs.j.syncs);
+	counter(out, "cachefs_journal_refused_total",
+		"changes refused: the journal was full or had failed",
+		cs.refused);
+	counter(out, "cachefs_journal_unrecorded_total",
+		"changes made that the journal could not record",
+		cs.unrecorded);
+	gauge(out, "cachefs_journal_full",
+	      "1 while changes are refused for want of room", cs.full);
+	gauge(out, "cachefs_journal_alarm",
+	      "1 while cursors hold the journal past 90% of journal_max",
+	      cs.alarm);
+	n = ctl_cursors(c, cur, 64);
+	head(out, "cachefs_journal_cursor_lag_records", "gauge",
+	     "records a cursor has not acked");
+	for (int k = 0; k < n; k++)
+		evbuffer_add_printf(out,
+				    "cachefs_journal_cursor_lag_records"
+				    "{cursor=\"%s\"} %" PRIu64 "\n",
+				    cur[k].name, cur[k].lag_records);
+	head(out, "cachefs_journal_cursor_lag_seconds", "gauge",
+	     "age of the oldest record a cursor has not acked");
+	for (int k = 0; k < n; k++)
+		evbuffer_add_printf(out,
+				    "cachefs_journal_cursor_lag_seconds"
+				    "{cursor=\"%s\"} %.3f\n",
+				    cur[k].name, cur[k].lag_seconds);
+}
+
 void metrics_render(struct ctl *c, struct evbuffer *out)
 {
 	struct inode_table_stats it;
@@ -240,6 +292,8 @@ void metrics_render(struct ctl *c, struct evbuffer *out)
 		counter(out, "cachefs_notify_too_long_total",
 			"changes whose datagram would be too long", ns.too_long);
 	}
+	if (c->p.fs->changes)
+		journal_metrics(out, c);
 	if (c->p.fs->data) {
 		struct datafd_stats ds;
 

@@ -53,6 +53,9 @@ extern const char *const fs_op_names[OP__COUNT];
 	X(inval_inode, "inodes whose cached attributes and pages the "    \
 		       "kernel was told to drop")                         \
 	X(inval_entry, "names the kernel was told to forget")               \
+	X(watch_streams, "watch streams started")                           \
+	X(watch_events, "events sent to watch streams")                     \
+	X(watch_gaps, "gaps reported to watch streams")                     \
 	X(peer_sent, "change datagrams sent to peers")                     \
 	X(peer_send_errors, "change datagrams that could not be sent")     \
 	X(peer_received, "authentic change datagrams received")            \

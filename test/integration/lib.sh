@@ -76,6 +76,11 @@ cfs_mount() {
 	local b=$1 m=$2 o=${3:-} log
 	m=$(realpath "$m")
 	log="$CFS_TMP/cachefs.$(basename "$m").$RANDOM.log"
+	# the journal in the test's directory, not /var/lib/cachefs
+	case ",$o," in
+	*,state_dir=*|*,journal=off,*) ;;
+	*) o="${o:+$o,}state_dir=$CFS_TMP/state.$(basename "$m")" ;;
+	esac
 	if [ -n "$o" ]; then
 		"$CACHEFS" -f "$b" "$m" -o "$o" 2>"$log" &
 	else
