@@ -45,7 +45,16 @@ cfs_cleanup() {
 	done
 	if [ -n "${CFS_TMP:-}" ] && [ -d "$CFS_TMP" ]; then
 		rm -rf --one-file-system "$CFS_TMP"
+		# journals of mounts made without state_dir (mount(8), fstab)
+		rm -rf /var/lib/cachefs/"$(cfs_escape "$CFS_TMP")"-*
 	fi
+}
+
+# A path as cachefs names a mount after it (systemd-escape --path).
+cfs_escape() {
+	local p=${1#/}
+	p=${p//-/\\x2d}
+	echo "${p//\//-}"
 }
 
 cfs_setup() {

@@ -38,6 +38,11 @@ cfs_is_mounted "$CFS_MNT" || cfs_fail "not mounted after mount -t"
 [ "$(cat "$CFS_MNT/hello")" = hello ] || cfs_fail "cannot read through mount -t"
 grep -q "^$CFS_BACKEND $CFS_MNT fuse.cachefs .*allow_other" /proc/mounts ||
 	cfs_fail "/proc/mounts does not show the backend and allow_other"
+# the journal is on, in its default place, named after the mount point
+touch "$CFS_MNT/journaled"
+state=/var/lib/cachefs/$(cfs_escape "$CFS_MNT")
+ls "$state"/*.seg >/dev/null 2>&1 || cfs_fail "no journal in $state"
+grep -qa "/journaled" "$state"/*.seg || cfs_fail "the change is not in $state"
 # mount -o remount flips per-mount flags of the running mount.
 mount -o remount,ro "$CFS_MNT" || cfs_fail "remount,ro failed"
 ! touch "$CFS_MNT/ro-test" 2>"$CFS_TMP/err" || cfs_fail "write allowed after remount,ro"
