@@ -3,12 +3,15 @@
  * cachefsctl: a thin client of the cachefs control socket.
  *
  * Each subcommand turns its arguments into one request (see
- * src/shared/ctl_proto.h) and prints the answer for people, or as JSON.
+ * src/shared/ctl_proto.h) and prints the answer for people, or as JSON;
+ * watch follows the change stream (through libcachefs), and changes
+ * crawls the backend for what a gap in that stream hides.
  * Exit status: 0 ok, 1 the daemon reported a failure, 2 usage error,
  * 3 the daemon cannot be reached.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,11 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cachefs/events.h"
 #include "ctl_proto.h"
+#include "timespec_parse.h"
 
 #ifndef CACHEFS_VERSION
 #define CACHEFS_VERSION "unknown"
@@ -508,6 +514,53 @@ static json_t *option_defaults(struct conn *c)
 	return d;
 }
 
+/* The journal line of status, and one per cursor. */
+static void print_journal(json_t *j)
+{
+	json_t *cur;
+	size_t k;
+
+	if (!json_is_object(j))
+		return;
+	printf("  %-12s ", "journal");
+	if (!json_is_true(json_object_get(j, "on"))) {
+		printf("off\n");
+		return;
+	}
+	print_bytes((uint64_t)jint(j, "bytes"));
+	if (jint(j, "max")) {
+		printf(" of ");
+		print_bytes((uint64_t)jint(j, "max"));
+	}
+	printf(", records %lld-%lld, sync %s, in %s\n", jint(j, "oldest"),
+	       jint(j, "newest"), jstr(j, "sync"), jstr(j, "dir"));
+	if (json_is_string(json_object_get(j, "failed")))
+		printf("  %-12s FAILED: %s; changes are refused\n", "",
+		       jstr(j, "failed"));
+	else if (json_is_true(json_object_get(j, "full")))
+		printf("  %-12s FULL: changes are refused (ENOSPC) until a "
+		       "cursor acks or is removed\n",
+		       "");
+	else if (json_is_true(json_object_get(j, "alarm")))
+		printf("  %-12s ALARM: cursors hold it past 90%% of "
+		       "journal_max (journal_full=%s)\n",
+		       "", jstr(j, "full_policy"));
+	if (jint(j, "torn_truncated") || jint(j, "corrupt_skipped") ||
+	    jint(j, "unrecorded"))
+		printf("  %-12s recovered: %lld torn tail%s cut, %lld damaged "
+		       "stretch%s skipped; %lld change%s not recorded\n",
+		       "", jint(j, "torn_truncated"),
+		       jint(j, "torn_truncated") == 1 ? "" : "s",
+		       jint(j, "corrupt_skipped"),
+		       jint(j, "corrupt_skipped") == 1 ? "" : "es",
+		       jint(j, "unrecorded"),
+		       jint(j, "unrecorded") == 1 ? "" : "s");
+	json_array_foreach(json_object_get(j, "cursors"), k, cur)
+		printf("  %-12s cursor %s: acked %lld, %lld behind (%.1f s)\n",
+		       "", jstr(cur, "name"), jint(cur, "acked"),
+		       jint(cur, "lag_records"), jnum(cur, "lag_seconds"));
+}
+
 static void print_status(json_t *s, json_t *defaults)
 {
 	json_t *cache = json_object_get(s, "cache");
@@ -598,6 +651,7 @@ static void print_status(json_t *s, json_t *defaults)
 	print_bytes((uint64_t)jint(proc, "rss_bytes"));
 	printf(", %lld fds, %lld threads\n", jint(proc, "fds"),
 	       jint(proc, "threads"));
+	print_journal(json_object_get(s, "journal"));
 	printf("  %-12s ", "trace");
 	if (json_is_true(json_object_get(trace, "on"))) {
 		printf("on");
@@ -1073,25 +1127,18 @@ static int cmd_call(int argc, char **argv)
 }
 
 /*
- * The cachefs mount that holds path (a file system path) and the path
- * relative to it; with -s, path is taken as relative to the mount.
- * Exits on error.
+ * The cachefs mount that holds path (a file system path; with -m, only
+ * that one) into c, and the path relative to it into rel: false when
+ * no mount holds it.
  */
-static void locate(const char *path, struct conn *c, char *rel, size_t len)
+static bool find_mount_of(const char *path, struct conn *c, char *rel,
+			  size_t len)
 {
 	static char mounts[MAX_MOUNTS][PATH_MAX];
 	char abs[PATH_MAX], want[PATH_MAX] = "";
 	size_t best = 0;
 	int n;
 
-	if (opt.socket) {
-		if (path[0] != '/')
-			usage_error("with -s, PATH is relative to the mount "
-				    "and starts with /");
-		target_conns(c, false);
-		normalize(path, rel, len);
-		return;
-	}
 	if (opt.mount)
 		normalize(opt.mount, want, sizeof(want));
 	normalize(path, abs, sizeof(abs));
@@ -1112,7 +1159,29 @@ static void locate(const char *path, struct conn *c, char *rel, size_t len)
 							      : "/");
 		}
 	}
-	if (!best) {
+	return best != 0;
+}
+
+/*
+ * The cachefs mount that holds path (a file system path) and the path
+ * relative to it; with -s, path is taken as relative to the mount.
+ * Exits on error.
+ */
+static void locate(const char *path, struct conn *c, char *rel, size_t len)
+{
+	char want[PATH_MAX] = "";
+
+	if (opt.socket) {
+		if (path[0] != '/')
+			usage_error("with -s, PATH is relative to the mount "
+				    "and starts with /");
+		target_conns(c, false);
+		normalize(path, rel, len);
+		return;
+	}
+	if (!find_mount_of(path, c, rel, len)) {
+		if (opt.mount)
+			normalize(opt.mount, want, sizeof(want));
 		fprintf(stderr, "cachefsctl: %s is not in a cachefs mount%s%s\n",
 			path, want[0] ? " at " : "", want);
 		exit(EXIT_UNREACHABLE);
@@ -1440,6 +1509,652 @@ static int cmd_warm(int argc, char **argv)
 	return warm.errors ? EXIT_FAILED : EXIT_OK;
 }
 
+/* --- watch --------------------------------------------------------------- */
+
+/* ns since the epoch as 2026-11-22T11:38:22.123456Z, or to the second. */
+static void format_utc(int64_t ns, bool micro, char *buf, size_t len)
+{
+	int64_t frac = ns % 1000000000;
+	time_t sec = (time_t)(ns / 1000000000);
+	struct tm tm;
+	size_t n;
+
+	if (frac < 0) { /* before 1970: round towards the past */
+		frac += 1000000000;
+		sec--;
+	}
+	if (!gmtime_r(&sec, &tm)) {
+		snprintf(buf, len, "@%lld", (long long)sec);
+		return;
+	}
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (micro)
+		snprintf(buf + n, len - n, ".%06ldZ", (long)(frac / 1000));
+	else
+		snprintf(buf + n, len - n, "Z");
+}
+
+/* A path for people: one line, whatever bytes the name holds. */
+static void print_escaped(const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch < 0x20 || ch == 0x7f || ch == '\\')
+			printf("\\x%02x", ch);
+		else
+			putchar(ch);
+	}
+}
+
+/* What watch has printed and acked. */
+static struct {
+	struct cachefs_events *e;
+	const char *name; /* of the daemon, for messages */
+	const char *socket, *cursor;
+	uint64_t done;	 /* every record up to it is printed (or skipped) */
+	uint64_t acked;	 /* and up to it acked */
+	int64_t last_ns; /* the time of the last change printed; 0: none */
+	struct timespec last_ack;
+} ws;
+
+static void watch_print(const struct cachefs_event *ev)
+{
+	char t[64];
+
+	if (opt.json) {
+		/* as the daemon sent it: members this version does not know */
+		printf("%.*s\n", (int)ev->raw_len, ev->raw);
+		return;
+	}
+	if (ev->type == CACHEFS_EVENT_CHANGE) {
+		format_utc(ev->time_ns, true, t, sizeof(t));
+		printf("%" PRIu64 "  %s  %s  ", ev->seq, t, ev->op);
+		print_escaped(ev->path);
+		if (ev->path2) {
+			printf(" -> ");
+			print_escaped(ev->path2);
+		}
+		printf("\n");
+	} else if (ev->type == CACHEFS_EVENT_GAP) {
+		/* the last change before the gap bounds what it hides */
+		if (ws.last_ns)
+			format_utc(ws.last_ns, false, t, sizeof(t));
+		else
+			snprintf(t, sizeof(t), "TIME");
+		printf("gap: records %" PRIu64 "-%" PRIu64
+		       " are no longer in the journal; use: cachefsctl "
+		       "changes --since %s\n",
+		       ev->gap_from, ev->gap_to, t);
+	}
+}
+
+/* Report a failure of the library: the exit status it means. */
+static int watch_failed(int r, const char *what)
+{
+	if (r == -EINVAL) {
+		fprintf(stderr, "cachefsctl: %s: %s%s\n", ws.name, what,
+			cachefs_events_error(ws.e));
+		return EXIT_FAILED;
+	}
+	fprintf(stderr, "cachefsctl: %s: %s%s\n", ws.name, what,
+		r == -EPIPE || r == -ECONNRESET
+			? "the cachefs daemon closed the connection"
+			: cachefs_events_error(ws.e));
+	return EXIT_UNREACHABLE;
+}
+
+enum ack_when {
+	ACK_DUE,       /* if 100 ms passed since the last one */
+	ACK_NOW,       /* the stream is idle */
+	ACK_LAST,      /* on the way out */
+};
+
+/*
+ * With a cursor, ack what is printed, once it is out (flushed without
+ * error).  Returns an exit status, or -1 when standard output is gone.
+ */
+static int watch_ack(enum ack_when when)
+{
+	int r;
+
+	if (!ws.cursor || ws.done <= ws.acked)
+		return EXIT_OK;
+	if (!progress_due(&ws.last_ack, when != ACK_DUE))
+		return EXIT_OK;
+	if (fflush(stdout) != 0)
+		return -1;
+	r = cachefs_events_ack(ws.e, ws.done);
+	if (r == 0) {
+		ws.acked = ws.done;
+		return EXIT_OK;
+	}
+	if (r != -EPIPE && r != -ECONNRESET)
+		return watch_failed(r, "ack: ");
+	/* the end of the stream may be queued yet: the reads will tell */
+	return when == ACK_LAST ? watch_failed(r, "ack: ") : EXIT_OK;
+}
+
+/* Standard output failed: a reader that went away is no error. */
+static int stdout_failed(void)
+{
+	if (errno == EPIPE)
+		return EXIT_OK;
+	fprintf(stderr, "cachefsctl: standard output: %s\n", strerror(errno));
+	return EXIT_FAILED;
+}
+
+/* Read, print and ack until the end, a signal, or an error. */
+static int watch_loop(void)
+{
+	struct cachefs_event ev;
+	bool ended = false;
+	int r, wait_ms;
+
+	for (;;) {
+		/* out before waiting: a pipe gets each batch at once */
+		if (!cachefs_events_pending(ws.e) && fflush(stdout) != 0)
+			return stdout_failed();
+		if (interrupted)
+			break;
+		/* wake to ack what waits, and to see a signal come late */
+		wait_ms = ws.cursor && ws.done > ws.acked ? 100 : 1000;
+		r = cachefs_events_read(ws.e, &ev, wait_ms);
+		if (r == -EINTR || r == 0) {
+			r = watch_ack(ACK_NOW);
+			if (r)
+				return r < 0 ? stdout_failed() : r;
+			continue;
+		}
+		if (r < 0)
+			return watch_failed(r, "");
+		watch_print(&ev);
+		if (ev.type == CACHEFS_EVENT_CHANGE)
+			ws.last_ns = ev.time_ns;
+		if (ev.seq > ws.done)
+			ws.done = ev.seq;
+		ended = ev.type == CACHEFS_EVENT_END;
+		if (ended)
+			break;
+		r = watch_ack(ACK_DUE);
+		if (r)
+			return r < 0 ? stdout_failed() : r;
+	}
+	if (fflush(stdout) != 0)
+		return stdout_failed();
+	r = watch_ack(ACK_LAST);
+	return r < 0 ? stdout_failed() : r;
+}
+
+static bool valid_cursor_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= CACHEFS_EVENTS_CURSOR_MAX &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789_.-") == n;
+}
+
+static void watch_options(int argc, char **argv, struct cachefs_events_opts *o)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, 0, 'j' },
+		{ "path", required_argument, 0, 'P' },
+		{ "since", required_argument, 0, 'S' },
+		{ "cursor", required_argument, 0, 'C' },
+		{ "no-follow", no_argument, 0, 'N' },
+		{ 0 },
+	};
+	unsigned long long since;
+	char *end;
+	int c;
+
+	while ((c = sub_getopt(argc, argv, lo, "watch")) != -1) {
+		if (c == 'j') {
+			opt.json = true;
+		} else if (c == 'P') {
+			o->path = optarg;
+			if (o->path[0] != '/')
+				usage_error("watch: --path is relative to the "
+					    "mount and starts with /");
+		} else if (c == 'S') {
+			errno = 0;
+			since = strtoull(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end ||
+			    errno || since < 1 || since > INT64_MAX)
+				usage_error("watch: --since wants a sequence "
+					    "number, 1 or more");
+			o->since = since;
+		} else if (c == 'C') {
+			o->cursor = optarg;
+			if (!valid_cursor_name(optarg))
+				usage_error("watch: a cursor name is 1 to %d "
+					    "of A-Z, a-z, 0-9, _, . and -",
+					    CACHEFS_EVENTS_CURSOR_MAX);
+		} else if (c == 'N') {
+			o->no_follow = true;
+		} else {
+			usage_error("watch: unknown option '%s'",
+				    argv[optind - 1]);
+		}
+	}
+	no_more_args(argc, argv, "watch");
+}
+
+static int watch_open(const struct cachefs_events_opts *o)
+{
+	char err[512];
+	int r;
+
+	r = cachefs_events_open(ws.socket, o, &ws.e, err, sizeof(err));
+	if (r == 0)
+		return EXIT_OK;
+	if (r == -ETIMEDOUT)
+		fprintf(stderr,
+			"cachefsctl: no answer from the cachefs daemon of %s "
+			"within %g s\n",
+			ws.name, opt.timeout_ms / 1000.0);
+	else if (r == -ENOENT || r == -ECONNREFUSED || r == -EACCES)
+		fprintf(stderr,
+			"cachefsctl: cannot reach the cachefs daemon of %s at "
+			"%s: %s%s\n",
+			ws.name, ws.socket, strerror(-r),
+			r == -EACCES ? " (root or the ctl_group only)"
+				     : " (is it running?)");
+	else
+		fprintf(stderr, "cachefsctl: %s: %s\n", ws.name, err);
+	return r == -EINVAL ? EXIT_FAILED : EXIT_UNREACHABLE;
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_sigint,
+				/* a second signal stops a hung ack */
+				.sa_flags = (int)SA_RESETHAND };
+	struct cachefs_events_opts o = { .timeout_ms = opt.timeout_ms };
+	struct conn c;
+	int r;
+
+	watch_options(argc, argv, &o);
+	target_conns(&c, false);
+	ws.name = conn_name(&c);
+	ws.socket = c.socket;
+	ws.cursor = o.cursor;
+	r = watch_open(&o);
+	if (r)
+		return r;
+	/* nothing before the stream's first record is for us to ack */
+	if (cachefs_events_first(ws.e) > 1)
+		ws.acked = ws.done = cachefs_events_first(ws.e) - 1;
+	clock_gettime(CLOCK_MONOTONIC, &ws.last_ack);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	r = watch_loop();
+	cachefs_events_close(ws.e);
+	return r;
+}
+
+/* --- changes ------------------------------------------------------------- */
+
+static struct {
+	struct timespec since;
+	dev_t dev;	    /* the backend's file system */
+	char rel[PATH_MAX]; /* the crawl's root, relative to the mount */
+	size_t root_len;    /* of its path in the backend */
+	bool nul;
+	int out_errno; /* standard output failed: stop */
+	uint64_t entries, changed, errors;
+} chg;
+
+static bool at_or_after(const struct timespec *t, const struct timespec *ref)
+{
+	return t->tv_sec > ref->tv_sec ||
+	       (t->tv_sec == ref->tv_sec && t->tv_nsec >= ref->tv_nsec);
+}
+
+static const char *type_name(mode_t mode)
+{
+	return S_ISREG(mode)   ? "file"
+	       : S_ISDIR(mode) ? "dir"
+	       : S_ISLNK(mode) ? "symlink"
+			       : "other";
+}
+
+static json_int_t ns_of(const struct timespec *t)
+{
+	return (json_int_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/* The path in the mount of what is below the crawl's root. */
+static void mount_path(const char *below, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s",
+		 strcmp(chg.rel, "/") || !*below ? chg.rel : "", below);
+}
+
+/* What could not be read or printed: said, and counted. */
+static void changes_error(const char *path, const char *why)
+{
+	fprintf(stderr, "cachefsctl: changes: %s: %s\n", path, why);
+	chg.errors++;
+}
+
+/* Print one changed entry; below is its path under the crawl's root. */
+static void changes_print(const char *below, const struct stat *st)
+{
+	char path[PATH_MAX * 2];
+	json_t *j;
+	char *s;
+
+	mount_path(below, path, sizeof(path));
+	if (chg.nul) {
+		if (fputs(path, stdout) == EOF || putchar('\0') == EOF)
+			chg.out_errno = errno;
+		return;
+	}
+	if (!opt.json) {
+		if (puts(path) == EOF)
+			chg.out_errno = errno;
+		return;
+	}
+	j = json_pack("{s:s, s:s, s:I, s:I}", "path", path, "type",
+		      type_name(st->st_mode), "mtime_ns", ns_of(&st->st_mtim),
+		      "ctime_ns", ns_of(&st->st_ctim));
+	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	if (s && puts(s) == EOF)
+		chg.out_errno = errno;
+	else if (!s) /* JSON strings are UTF-8 */
+		changes_error(path, "not UTF-8: left out (use -0)");
+	free(s);
+	json_decref(j);
+}
+
+static int by_name(const FTSENT **a, const FTSENT **b)
+{
+	return strcmp((*a)->fts_name, (*b)->fts_name);
+}
+
+/* One entry of the crawl. */
+static void changes_one(FTS *fts, FTSENT *ent)
+{
+	const struct stat *st = ent->fts_statp;
+	char path[PATH_MAX * 2];
+
+	switch (ent->fts_info) {
+	case FTS_DP: /* the way back up */
+	case FTS_DC: /* a cycle: bind mounts */
+		return;
+	case FTS_DNR:
+	case FTS_NS:
+	case FTS_ERR:
+		/* gone during the crawl: nothing to say of it here */
+		if (ent->fts_errno != ENOENT || ent->fts_level == 0) {
+			mount_path(ent->fts_path + chg.root_len, path,
+				   sizeof(path));
+			changes_error(path, strerror(ent->fts_errno));
+		}
+		return;
+	}
+	if (st->st_dev != chg.dev) {
+		/* another file system mounted in the backend */
+		if (ent->fts_level == 0)
+			changes_error(chg.rel, "on another file system than "
+					       "the backend: not crawled");
+		fts_set(fts, ent, FTS_SKIP);
+		return;
+	}
+	chg.entries++;
+	if (at_or_after(&st->st_mtim, &chg.since) ||
+	    at_or_after(&st->st_ctim, &chg.since)) {
+		chg.changed++;
+		changes_print(ent->fts_path + chg.root_len, st);
+	}
+}
+
+static int changes_walk(const char *root)
+{
+	char *paths[] = { (char *)root, NULL };
+	FTSENT *ent;
+	FTS *fts;
+
+	/* physical: symbolic links are entries, never followed */
+	fts = fts_open(paths, FTS_PHYSICAL | FTS_XDEV | FTS_NOCHDIR, by_name);
+	if (!fts) {
+		fprintf(stderr, "cachefsctl: changes: %s: %s\n", root,
+			strerror(errno));
+		return EXIT_FAILED;
+	}
+	errno = 0;
+	while (!chg.out_errno && (ent = fts_read(fts)))
+		changes_one(fts, ent);
+	if (errno && !chg.out_errno) {
+		fprintf(stderr, "cachefsctl: changes: %s: %s\n", root,
+			strerror(errno));
+		chg.errors++;
+	}
+	fts_close(fts);
+	return EXIT_OK;
+}
+
+/*
+ * The crawl's root, backend + rel, checked to be in the backend: a
+ * symbolic link on the way could lead anywhere.
+ */
+static int changes_root(const char *backend, char *root, size_t len)
+{
+	char path[PATH_MAX * 2], real[PATH_MAX], *slash;
+	size_t n = strlen(backend);
+
+	if (strcmp(chg.rel, "/") == 0) {
+		snprintf(root, len, "%s", backend);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s%s", backend, chg.rel);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	if (!realpath(path, real)) {
+		fprintf(stderr, "cachefsctl: changes: %s%s: %s\n", backend,
+			chg.rel, strerror(errno));
+		return -1;
+	}
+	if (strncmp(real, backend, n) != 0 ||
+	    (real[n] != '/' && real[n] != '\0')) {
+		fprintf(stderr,
+			"cachefsctl: changes: %s leads out of the backend "
+			"(%s) through a symbolic link\n",
+			chg.rel, backend);
+		return -1;
+	}
+	snprintf(root, len, "%s/%s", real, slash + 1);
+	return 0;
+}
+
+/* The backend directory of the daemon, canonical: 0, or an exit status. */
+static int changes_backend(struct conn *c, char backend[PATH_MAX])
+{
+	json_t *status;
+	struct stat st;
+	int r;
+
+	if (conn_open(c) < 0)
+		return EXIT_UNREACHABLE;
+	r = call(c, "status", NULL, &status);
+	conn_close(c);
+	if (r != EXIT_OK)
+		return r;
+	if (!json_is_string(json_object_get(status, "backend"))) {
+		fprintf(stderr, "cachefsctl: %s: no backend in the status\n",
+			conn_name(c));
+		json_decref(status);
+		return EXIT_UNREACHABLE;
+	}
+	if (!realpath(jstr(status, "backend"), backend) ||
+	    lstat(backend, &st) < 0) {
+		fprintf(stderr, "cachefsctl: changes: backend %s: %s\n",
+			jstr(status, "backend"), strerror(errno));
+		json_decref(status);
+		return EXIT_FAILED;
+	}
+	json_decref(status);
+	if (strcmp(backend, "/") == 0)
+		backend[0] = '\0'; /* so that backend + "/x" is "/x" */
+	chg.dev = st.st_dev;
+	return 0;
+}
+
+/*
+ * The daemon and the path relative to its mount: PATH is a path in a
+ * mount (with -m, that one), or else relative to the mount.
+ */
+static void changes_target(const char *path, struct conn *c)
+{
+	if (!path) {
+		target_conns(c, false);
+		snprintf(chg.rel, sizeof(chg.rel), "/");
+	} else if (opt.socket ||
+		   !find_mount_of(path, c, chg.rel, sizeof(chg.rel))) {
+		if (path[0] != '/') {
+			fprintf(stderr,
+				"cachefsctl: %s is not in a cachefs mount\n",
+				path);
+			exit(EXIT_UNREACHABLE);
+		}
+		target_conns(c, false);
+		normalize(path, chg.rel, sizeof(chg.rel));
+	}
+}
+
+static void changes_options(int argc, char **argv, const char **since)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, 0, 'j' },
+		{ "since", required_argument, 0, 'S' },
+		{ "null", no_argument, 0, '0' },
+		{ 0 },
+	};
+	struct timespec now;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:0", lo, NULL)) != -1) {
+		if (c == 'j')
+			opt.json = true;
+		else if (c == 'S')
+			*since = optarg;
+		else if (c == '0')
+			chg.nul = true;
+		else if (c == ':')
+			usage_error("changes: option '%s' needs a value",
+				    argv[optind - 1]);
+		else
+			usage_error("changes: unknown option '%s'",
+				    argv[optind - 1]);
+	}
+	if (!*since)
+		usage_error("changes: --since TIME is needed");
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (timespec_parse(*since, &now, &chg.since) < 0)
+		usage_error("changes: bad TIME '%s' (seconds since the epoch, "
+			    "2026-11-22T10:00:00Z, or an age: 90s, 15m, 2h, "
+			    "3d)",
+			    *since);
+	if (chg.nul && opt.json)
+		usage_error("changes: -0 and --json exclude each other");
+	if (argc - optind > 1)
+		usage_error("changes: one PATH at most");
+}
+
+static int cmd_changes(int argc, char **argv)
+{
+	char backend[PATH_MAX], root[PATH_MAX * 2], t[64];
+	const char *since = NULL;
+	struct conn c;
+	int r;
+
+	changes_options(argc, argv, &since);
+	changes_target(optind < argc ? argv[optind] : NULL, &c);
+	r = changes_backend(&c, backend);
+	if (r)
+		return r;
+	if (changes_root(backend, root, sizeof(root)) < 0)
+		return EXIT_FAILED;
+	chg.root_len = strlen(root);
+	r = changes_walk(root);
+	if (!chg.out_errno && fflush(stdout) != 0)
+		chg.out_errno = errno;
+	if (chg.out_errno) {
+		errno = chg.out_errno;
+		return stdout_failed();
+	}
+	if (isatty(STDOUT_FILENO)) {
+		format_utc(ns_of(&chg.since), chg.since.tv_nsec != 0, t,
+			   sizeof(t));
+		fprintf(stderr,
+			"changes: %" PRIu64 " of %" PRIu64
+			" entries changed since %s; %" PRIu64 " errors\n",
+			chg.changed, chg.entries, t, chg.errors);
+	}
+	return r ? r : chg.errors ? EXIT_FAILED : EXIT_OK;
+}
+
+/* --- cursor -------------------------------------------------------------- */
+
+static void print_cursors(json_t *data)
+{
+	json_t *cur, *lag;
+	size_t k;
+
+	printf("%-24s %12s %12s %10s\n", "CURSOR", "ACKED", "LAG RECORDS",
+	       "LAG");
+	json_array_foreach(json_object_get(data, "cursors"), k, cur) {
+		lag = json_object_get(cur, "lag_seconds");
+		printf("%-24s %12lld %12lld ", jstr(cur, "name"),
+		       jint(cur, "acked"), jint(cur, "lag_records"));
+		if (json_is_number(lag) && jint(cur, "lag_records"))
+			printf("%9.1fs\n", json_number_value(lag));
+		else
+			printf("%10s\n", "-");
+	}
+}
+
+static int cmd_cursor(int argc, char **argv)
+{
+	const char *verb = optind < argc ? argv[optind++] : NULL;
+	struct conn c;
+	json_t *data;
+	int r;
+
+	if (!verb)
+		usage_error("cursor: say list or remove");
+	if (strcmp(verb, "list") == 0) {
+		no_more_args(argc, argv, "cursor list");
+		r = call_one("cursor.list", NULL, &data, &c);
+		if (r == EXIT_OK && opt.json)
+			print_json(data);
+		else if (r == EXIT_OK)
+			print_cursors(data);
+	} else if (strcmp(verb, "remove") == 0) {
+		if (argc - optind != 1)
+			usage_error("cursor remove: needs one NAME");
+		if (!valid_cursor_name(argv[optind]))
+			usage_error("cursor remove: no cursor is named '%s'",
+				    argv[optind]);
+		r = call_one("cursor.remove",
+			     json_pack("{s:s}", "name", argv[optind]), &data,
+			     &c);
+		if (r == EXIT_OK && opt.json)
+			print_json(data);
+		else if (r == EXIT_OK)
+			printf("cursor %s removed\n", argv[optind]);
+	} else {
+		usage_error("cursor: unknown verb '%s' (list or remove)", verb);
+	}
+	json_decref(data);
+	conn_close(&c);
+	return r;
+}
+
 static int cmd_help(int argc, char **argv);
 
 static const struct command {
@@ -1474,6 +2189,16 @@ static const struct command {
 	{ "warm", cmd_warm, "warm [-r] [--max-size BYTES] PATH",
 	  "read attributes, links and files up to 1 MiB below PATH through "
 	  "the mount into the caches (one level, or all with -r)" },
+	{ "watch", cmd_watch,
+	  "watch [--json] [--path PREFIX] [--since SEQ] [--cursor NAME] "
+	  "[--no-follow]",
+	  "print the changes made through the mount as they come, from its "
+	  "journal; with --cursor, resume where the last run stopped" },
+	{ "changes", cmd_changes, "changes --since TIME [--json] [-0] [PATH]",
+	  "list the files and directories of the backend below PATH changed "
+	  "since TIME (what a gap in watch hides)" },
+	{ "cursor", cmd_cursor, "cursor list | cursor remove NAME",
+	  "the journal's cursors and how far behind they are; remove one" },
 	{ "call", cmd_call, "call COMMAND [JSON-ARGS]",
 	  "send a raw protocol request, print the JSON answer" },
 	{ "help", cmd_help, "help", "this list" },

@@ -32,6 +32,7 @@ struct watch {
 	size_t prefix_len;
 	bool follow;
 	uint64_t end;	     /* without follow: the last seq to send */
+	bool ended;	     /* "end" sent; the stream stays for acks */
 	char cursor[JOURNAL_CURSOR_NAME_MAX + 1]; /* "" for none */
 };
 
@@ -188,7 +189,10 @@ static int pump(struct ctl *c, struct client *cl)
 
 end:
 	put_line(cl, json_pack("{s:I}", "end", (json_int_t)w->end));
-	ctl_client_close(cl, NULL);
+	w->ended = true;
+	/* with a cursor, the client may yet ack what it was sent */
+	if (!w->cursor[0])
+		ctl_client_close(cl, NULL);
 	return -1;
 fail:
 	ctl_client_close(cl, NULL);
@@ -197,7 +201,7 @@ fail:
 
 void ctl_watch_pump(struct ctl *c, struct client *cl)
 {
-	if (cl->watch && !cl->closing && pump(c, cl) > 0)
+	if (cl->watch && !cl->closing && !cl->watch->ended && pump(c, cl) > 0)
 		event_active(c->watch_ev, 0, 0); /* the rest after others */
 }
 

@@ -62,7 +62,8 @@
  * from .. to (inclusive) are no longer in the journal, or were damaged:
  * what changed then must be found another way (cachefsctl changes
  * --since).  "end" (only without follow) says every record up to that
- * number was sent; the daemon then closes the connection.
+ * number was sent; the daemon then closes the connection, or, on a stream
+ * with a cursor, leaves it open for acks until the client closes it.
  *
  * On a watch connection the one request taken is "ack", for a stream
  * with a cursor: {"cmd": "ack", "args": {"seq": 125}} makes the cursor
