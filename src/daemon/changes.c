@@ -84,6 +84,22 @@ int changes_default_dir(const char *mountpoint, char *buf, size_t len)
 	return 0;
 }
 
+/* mkdir -p of the directories above path (mode 0755). */
+static int make_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (p = buf + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
 static enum journal_sync sync_mode(int v)
 {
 	switch (v) {
@@ -112,6 +128,13 @@ int changes_open(const struct config *cfg, const char *mountpoint,
 	pthread_cond_init(&ch->stop_cond, NULL);
 	if (cfg->state_dir) {
 		snprintf(ch->dir, sizeof(ch->dir), "%s", cfg->state_dir);
+		r = make_parents(ch->dir);
+		if (r < 0) {
+			log_error_errno(r, "cannot create the parents of "
+					   "state_dir %s",
+					ch->dir);
+			goto fail;
+		}
 	} else {
 		r = changes_default_dir(mountpoint, ch->dir, sizeof(ch->dir));
 		if (r < 0) {
@@ -158,7 +181,7 @@ int changes_open(const struct config *cfg, const char *mountpoint,
 				  "choose another with -o state_dir=DIR",
 				  ch->dir);
 		else
-			log_error("journal %s: %s", ch->dir, err);
+			log_error("cannot open the journal: %s", err);
 		goto fail;
 	}
 	changes_make_room(ch);
