@@ -7,13 +7,19 @@
  *   stat    ROOT LIST PASSES          stat() + access(R_OK) of every file
  *   missing ROOT LIST PASSES          stat() of "<file>.missing", expects ENOENT
  *   read    ROOT LIST PASSES [BUFSZ]  open + read to EOF + close of every file
+ *   create  DIR N SIZE THREADS        THREADS threads together create N new files
+ *                                     DIR/t<thread>-<k>: open(O_CREAT|O_WRONLY|
+ *                                     O_TRUNC) + write SIZE bytes + close each
+ *                                     (used by contrib/bench/journal-bench)
  *
  * The timing modes print "SECONDS BYTES" (BYTES: data read, 0 otherwise) on stdout.
+ * Needs -pthread on glibc before 2.34 (the create mode's threads).
  * Any unexpected result is an error: message on stderr, exit status 1.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,6 +322,104 @@ static int cmd_timed(int argc, char **argv)
 	return 0;
 }
 
+/* ---- create: N files by THREADS threads ------------------------------- */
+
+struct creator {
+	pthread_t tid;
+	int idx;
+	long first, count;		/* this thread's share: t<idx>-<first..first+count-1> */
+	const char *dir;
+	const char *buf;
+	size_t size;
+};
+
+static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
+static int start_ready, start_go;
+
+static void *creator_run(void *arg)
+{
+	struct creator *c = arg;
+	char path[4096];
+
+	/* every thread waits here, so that the clock starts with all of them ready */
+	pthread_mutex_lock(&start_mu);
+	start_ready++;
+	pthread_cond_broadcast(&start_cv);
+	while (!start_go)
+		pthread_cond_wait(&start_cv, &start_mu);
+	pthread_mutex_unlock(&start_mu);
+
+	for (long k = c->first; k < c->first + c->count; k++) {
+		snprintf(path, sizeof(path), "%s/t%d-%ld", c->dir, c->idx, k);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			die("create", path);
+		write_all(fd, c->buf, c->size, path);
+		if (close(fd) < 0)
+			die("close", path);
+	}
+	return NULL;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	if (argc != 6) {
+		fprintf(stderr, "usage: create DIR N SIZE THREADS\n");
+		return 2;
+	}
+	const char *dir = argv[2];
+	long nfiles = atol(argv[3]);
+	size_t size = strtoul(argv[4], NULL, 10);
+	int nthreads = atoi(argv[5]);
+	if (nfiles < 1 || nthreads < 1 || nthreads > 1024) {
+		fprintf(stderr, "cachefs-bench-helper: bad arguments\n");
+		return 2;
+	}
+	if (nthreads > nfiles)
+		nthreads = (int)nfiles;
+	char *buf = malloc(size ? size : 1);
+	if (!buf)
+		die("malloc", NULL);
+	rng_state = 0x9E3779B97F4A7C15ULL;
+	for (size_t i = 0; i < size; i++)
+		buf[i] = (char)('a' + rnd_below(26));
+
+	struct creator *cs = calloc((size_t)nthreads, sizeof(*cs));
+	if (!cs)
+		die("calloc", NULL);
+	long first = 0;
+	for (int t = 0; t < nthreads; t++) {
+		cs[t].idx = t;
+		cs[t].first = first;
+		cs[t].count = nfiles / nthreads + (t < nfiles % nthreads);
+		first += cs[t].count;
+		cs[t].dir = dir;
+		cs[t].buf = buf;
+		cs[t].size = size;
+		errno = pthread_create(&cs[t].tid, NULL, creator_run, &cs[t]);
+		if (errno != 0)
+			die("pthread_create", NULL);
+	}
+	pthread_mutex_lock(&start_mu);
+	while (start_ready < nthreads)
+		pthread_cond_wait(&start_cv, &start_mu);
+	double t0 = now();
+	start_go = 1;
+	pthread_cond_broadcast(&start_cv);
+	pthread_mutex_unlock(&start_mu);
+	for (int t = 0; t < nthreads; t++) {
+		errno = pthread_join(cs[t].tid, NULL);
+		if (errno != 0)
+			die("pthread_join", NULL);
+	}
+	double t1 = now();
+	printf("%.6f 0\n", t1 - t0);
+	free(cs);
+	free(buf);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "gen"))
@@ -323,6 +427,8 @@ int main(int argc, char **argv)
 	if (argc >= 2 && (!strcmp(argv[1], "stat") || !strcmp(argv[1], "missing") ||
 			  !strcmp(argv[1], "read")))
 		return cmd_timed(argc, argv);
-	fprintf(stderr, "usage: cachefs-bench-helper gen|stat|missing|read ...\n");
+	if (argc >= 2 && !strcmp(argv[1], "create"))
+		return cmd_create(argc, argv);
+	fprintf(stderr, "usage: cachefs-bench-helper gen|stat|missing|read|create ...\n");
 	return 2;
 }
