@@ -652,6 +652,21 @@ static void print_status(json_t *s, json_t *defaults)
 	printf(", %lld fds, %lld threads\n", jint(proc, "fds"),
 	       jint(proc, "threads"));
 	print_journal(json_object_get(s, "journal"));
+	{
+		json_t *m;
+		size_t i;
+
+		json_array_foreach(json_object_get(s, "mirrors"), i, m) {
+			printf("  %-12s %s: %s", i ? "" : "mirrors",
+			       jstr(m, "name"), jstr(m, "state"));
+			if (jint(m, "lag_records"))
+				printf(", %lld records behind",
+				       jint(m, "lag_records"));
+			if (json_is_string(json_object_get(m, "error")))
+				printf(" (%s)", jstr(m, "error"));
+			printf("\n");
+		}
+	}
 	printf("  %-12s ", "trace");
 	if (json_is_true(json_object_get(trace, "on"))) {
 		printf("on");
@@ -2155,6 +2170,238 @@ static int cmd_cursor(int argc, char **argv)
 	return r;
 }
 
+/* --- mirror ------------------------------------------------------------ */
+
+static void print_mirror(json_t *m)
+{
+	json_t *rs = json_object_get(m, "resync");
+
+	printf("%s: %s", jstr(m, "name"), jstr(m, "state"));
+	if (jint(m, "lag_records"))
+		printf(", %lld records behind", jint(m, "lag_records"));
+	printf("\n  %-10s %s\n", "url", jstr(m, "url"));
+	if (json_is_string(json_object_get(m, "error")))
+		printf("  %-10s %s%s\n", "error", jstr(m, "error"),
+		       jint(m, "failing_since") ? " (failing since " : "");
+	if (json_is_string(json_object_get(m, "error")) &&
+	    jint(m, "failing_since")) {
+		time_t t = (time_t)jint(m, "failing_since");
+		char buf[32];
+
+		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+		printf("  %-10s %s\n", "since", buf);
+	}
+	printf("  %-10s record %lld; %lld files, ", "replayed",
+	       jint(m, "acked"), jint(m, "files"));
+	print_bytes((uint64_t)jint(m, "bytes"));
+	printf(", %lld steps, %lld retries, %lld conflicts, %lld skipped\n",
+	       jint(m, "steps"), jint(m, "retries"), jint(m, "conflicts"),
+	       jint(m, "skipped"));
+	if (jint(rs, "compared"))
+		printf("  %-10s %lld compared, %lld uploaded, %lld removed\n",
+		       "resync", jint(rs, "compared"), jint(rs, "uploaded"),
+		       jint(rs, "removed"));
+}
+
+/* One mirror's status object, or NULL (with a message) if there is none. */
+static json_t *mirror_get(struct conn *c, const char *name, json_int_t *newest,
+			  int *r)
+{
+	json_t *data, *m;
+
+	*r = call(c, "mirror.status", json_pack("{s:s}", "name", name), &data);
+	if (*r != EXIT_OK)
+		return NULL;
+	*newest = jint(data, "newest");
+	m = json_incref(json_array_get(json_object_get(data, "mirrors"), 0));
+	json_decref(data);
+	return m;
+}
+
+/*
+ * Wait until mirror name has replayed every record up to target (sync),
+ * or has done more than resyncs resyncs (resyncs >= 0): 0 once it has, 1
+ * on a timeout (an error shown), or an exit status.
+ */
+static int mirror_wait(struct conn *c, const char *name, json_int_t resyncs,
+		       double timeout)
+{
+	struct timespec t0, now, last = { 0 };
+	bool tty = isatty(STDERR_FILENO);
+	json_int_t newest, target = -1;
+	json_t *m;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		m = mirror_get(c, name, &newest, &r);
+		if (!m)
+			return r;
+		if (target < 0)
+			target = newest;
+		if (tty && progress_due(&last, false)) {
+			json_t *rs = json_object_get(m, "resync");
+
+			fprintf(stderr, "\r%s: %s, record %lld of %lld; resync "
+					"%lld compared, %lld uploaded, %lld "
+					"removed   ",
+				name, jstr(m, "state"), jint(m, "acked"),
+				target, jint(rs, "compared"),
+				jint(rs, "uploaded"), jint(rs, "removed"));
+		}
+		if (resyncs >= 0 ? jint(json_object_get(m, "resync"), "done") >
+					   resyncs
+				 : jint(m, "acked") >= target &&
+					   strcmp(jstr(m, "state"),
+						  "resyncing")) {
+			if (tty)
+				fprintf(stderr, "\n");
+			json_decref(m);
+			return EXIT_OK;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (interrupted ||
+		    (timeout > 0 && (double)(now.tv_sec - t0.tv_sec) +
+						    (double)(now.tv_nsec -
+							     t0.tv_nsec) /
+							    1e9 >
+					    timeout)) {
+			fprintf(stderr,
+				"%scachefsctl: mirror %s: %s at record %lld of "
+				"%lld%s%s\n",
+				tty ? "\n" : "", name,
+				interrupted ? "interrupted" : "timed out",
+				jint(m, "acked"), target,
+				json_is_string(json_object_get(m, "error"))
+					? "; last error: "
+					: "",
+				json_is_string(json_object_get(m, "error"))
+					? jstr(m, "error")
+					: "");
+			json_decref(m);
+			return EXIT_FAILED;
+		}
+		json_decref(m);
+		poll(NULL, 0, 100);
+	}
+}
+
+static int cmd_mirror(int argc, char **argv)
+{
+	const char *verb = optind < argc ? argv[optind++] : NULL;
+	const char *act = NULL;
+	double timeout = 0;
+	struct conn c;
+	json_t *data = NULL, *args = NULL;
+	size_t k;
+	char *end;
+	int r;
+
+	if (!verb)
+		usage_error("mirror: say status, add, remove, retry, pause, "
+			    "resume, sync or resync");
+	/* options anywhere after the verb: the arguments kept in order */
+	for (int a = optind, w = optind; a <= argc; a++) {
+		if (a < argc && !strcmp(argv[a], "--timeout")) {
+			if (a + 1 >= argc)
+				usage_error("mirror: --timeout needs SECONDS");
+			timeout = strtod(argv[++a], &end);
+			if (*end || !(timeout > 0))
+				usage_error("mirror: bad --timeout '%s'",
+					    argv[a]);
+			continue;
+		}
+		if (a < argc && argv[a][0] == '-' && argv[a][1])
+			usage_error("mirror: unknown option '%s'", argv[a]);
+		argv[w++] = a < argc ? argv[a] : NULL;
+		if (a == argc)
+			argc = w - 1;
+	}
+	if (!strcmp(verb, "status")) {
+		if (argc - optind > 1)
+			usage_error("mirror status: at most one NAME");
+		if (argc - optind == 1)
+			args = json_pack("{s:s}", "name", argv[optind]);
+		r = call_one("mirror.status", args, &data, &c);
+		if (r == EXIT_OK && opt.json)
+			print_json(data);
+		else if (r == EXIT_OK) {
+			json_t *m;
+
+			json_array_foreach(json_object_get(data, "mirrors"), k,
+					   m)
+				print_mirror(m);
+			if (!json_array_size(json_object_get(data, "mirrors")))
+				printf("no mirrors\n");
+		}
+		goto out;
+	}
+	if (!strcmp(verb, "add")) {
+		if (argc - optind != 2)
+			usage_error("mirror add: needs NAME and URL");
+		r = call_one("mirror.add",
+			     json_pack("{s:s, s:s}", "name", argv[optind],
+				       "url", argv[optind + 1]),
+			     &data, &c);
+		if (r == EXIT_OK)
+			printf("mirror %s added; it starts with a resync\n",
+			       argv[optind]);
+		goto out;
+	}
+	if (argc - optind != 1)
+		usage_error("mirror %s: needs one NAME", verb);
+	if (!strcmp(verb, "remove"))
+		act = "mirror.remove";
+	else if (!strcmp(verb, "retry"))
+		act = "mirror.retry";
+	else if (!strcmp(verb, "pause"))
+		act = "mirror.pause";
+	else if (!strcmp(verb, "resume"))
+		act = "mirror.resume";
+	else if (!strcmp(verb, "resync"))
+		act = "mirror.resync";
+	else if (strcmp(verb, "sync") != 0)
+		usage_error("mirror: unknown verb '%s'", verb);
+	if (act) {
+		json_int_t done = -1, newest;
+		json_t *m;
+
+		target_conns(&c, false);
+		if (conn_open(&c) < 0)
+			return EXIT_UNREACHABLE;
+		/* a resync is done when the count of them goes up */
+		if (!strcmp(verb, "resync")) {
+			m = mirror_get(&c, argv[optind], &newest, &r);
+			if (!m)
+				goto out;
+			done = jint(json_object_get(m, "resync"), "done");
+			json_decref(m);
+		}
+		r = call(&c, act, json_pack("{s:s}", "name", argv[optind]),
+			 &data);
+		if (r == EXIT_OK && done >= 0) {
+			signal(SIGINT, on_sigint);
+			r = mirror_wait(&c, argv[optind], done, timeout);
+		}
+		if (r == EXIT_OK && !opt.json)
+			printf("mirror %s: %s%s\n", argv[optind], verb,
+			       strcmp(verb, "resync") ? "" : " done");
+		goto out;
+	}
+	/* sync: wait for what the journal holds now */
+	target_conns(&c, false);
+	if (conn_open(&c) < 0)
+		return EXIT_UNREACHABLE;
+	signal(SIGINT, on_sigint);
+	r = mirror_wait(&c, argv[optind], -1, timeout);
+	if (r == EXIT_OK && !opt.json)
+		printf("mirror %s: in sync\n", argv[optind]);
+out:
+	json_decref(data);
+	conn_close(&c);
+	return r;
+}
+
 static int cmd_help(int argc, char **argv);
 
 static const struct command {
@@ -2199,6 +2446,12 @@ static const struct command {
 	  "since TIME (what a gap in watch hides)" },
 	{ "cursor", cmd_cursor, "cursor list | cursor remove NAME",
 	  "the journal's cursors and how far behind they are; remove one" },
+	{ "mirror", cmd_mirror,
+	  "mirror status [NAME] | mirror add NAME URL | mirror remove NAME | "
+	  "mirror retry|pause|resume NAME | mirror sync NAME [--timeout S] | "
+	  "mirror resync NAME [--timeout S]",
+	  "the mirrors the journal is replayed to; sync waits until a mirror "
+	  "has every change made so far" },
 	{ "call", cmd_call, "call COMMAND [JSON-ARGS]",
 	  "send a raw protocol request, print the JSON answer" },
 	{ "help", cmd_help, "help", "this list" },

@@ -16,6 +16,7 @@
 static const char *const journal_syncs[] = { "always", "interval", "never",
 						   NULL };
 static const char *const journal_fulls[] = { "fail", "drop", NULL };
+static const char *const mirror_conflicts[] = { "overwrite", "stop", NULL };
 static const char *const log_levels[] = { "error", "warning", "notice",
 					  "info", "debug", NULL };
 
@@ -305,6 +306,48 @@ const struct option_def config_options[] = {
 			"behind them get a gap)",
 	},
 	{
+		.name = "mirror",
+		.type = OPT_STRING,
+		.offset = OFF(mirror),
+		.def = "",
+		.flags = OPT_REPEAT,
+		.meta = "NAME=URL",
+		.help = "replay the journal to this mirror, "
+			"sftp://USER@HOST[:PORT]/PATH?identity=FILE&"
+			"known_hosts=FILE or s3://BUCKET[/PREFIX]?endpoint=URL&"
+			"region=REGION&credentials=FILE (repeatable)",
+	},
+	{
+		.name = "mirror_conflict",
+		.type = OPT_ENUM,
+		.offset = OFF(mirror_conflict),
+		.def = "overwrite",
+		.flags = OPT_RUNTIME,
+		.choices = mirror_conflicts,
+		.help = "when a mirror was changed behind cachefs (a rename "
+			"finds no source): overwrite (upload what the backend "
+			"has, and report it) or stop (the mirror stops until "
+			"resynced)",
+	},
+	{
+		.name = "mirror_alert",
+		.type = OPT_STRING,
+		.offset = OFF(mirror_alert),
+		.def = "",
+		.meta = "COMMAND",
+		.help = "run this shell command when a mirror has been failing "
+			"for mirror_alert_after (CACHEFS_MIRROR and "
+			"CACHEFS_MIRROR_ERROR in its environment)",
+	},
+	{
+		.name = "mirror_alert_after",
+		.type = OPT_DURATION,
+		.offset = OFF(mirror_alert_after),
+		.def = "5m",
+		.flags = OPT_RUNTIME,
+		.help = "how long a mirror fails before mirror_alert runs",
+	},
+	{
 		.name = "ctl_socket",
 		.type = OPT_STRING,
 		.offset = OFF(ctl_socket),
@@ -505,8 +548,14 @@ int config_set(struct config *cfg, const struct option_def *od,
 				 od->name, value);
 		break;
 	case OPT_STRING: {
-		char *dup = value[0] ? strdup(value) : NULL;
+		char *old = *(char **)field, *dup = NULL;
 
+		if ((od->flags & OPT_REPEAT) && old && value[0]) {
+			if (asprintf(&dup, "%s\n%s", old, value) < 0)
+				dup = NULL;
+		} else if (value[0]) {
+			dup = strdup(value);
+		}
 		if (value[0] && !dup) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;

@@ -73,6 +73,12 @@ struct config {
 	uint64_t journal_max;	   /* bytes; 0: unbounded */
 	int journal_full;	   /* fail, drop */
 
+	/* mirrors */
+	char *mirror;		   /* NAME=URL lines ('\n'-separated) */
+	int mirror_conflict;	   /* overwrite, stop */
+	char *mirror_alert;	   /* a shell command; NULL: none */
+	double mirror_alert_after; /* seconds */
+
 	/* logging */
 	int log_level;	/* enum log_level */
 	char *log_file; /* log here instead of stderr/syslog */
@@ -88,6 +94,7 @@ enum opt_type {
 };
 
 #define OPT_RUNTIME 0x1 /* may be changed while mounted */
+#define OPT_REPEAT 0x2	/* OPT_STRING: each one given adds a line */
 
 struct option_def {
 	const char *name;

@@ -17,6 +17,7 @@
 #include "changes.h"
 #include "ctl_int.h"
 #include "log.h"
+#include "mirror.h"
 #include "trace.h"
 
 #ifndef CACHEFS_VERSION
@@ -350,7 +351,8 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 		" s:o, s:{s:b, s:i, s:s?}, s:s?, s:s, s:I}",
 		"state",
 		__atomic_load_n(&c->p.fs->degraded, __ATOMIC_RELAXED) ||
-				tier_down(c->p.fs) || journal_down(c->p.fs)
+				tier_down(c->p.fs) || journal_down(c->p.fs) ||
+				mirrors_failing(c->p.fs->mirrors)
 			? "degraded"
 			: "ok",
 		"backend", c->p.backend, "mountpoint",
@@ -409,6 +411,12 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 							       c->p.fs->notify));
 	if (*out)
 		json_object_set_new(*out, "journal", ctl_journal_json(c));
+	if (*out && c->p.fs->mirrors) {
+		int r;
+
+		json_object_set_new(*out, "mirrors",
+				    mirrors_status(c->p.fs->mirrors, NULL, &r));
+	}
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -823,6 +831,104 @@ static int cmd_cursor_remove(struct ctl *c, json_t *args, json_t **out,
 	return 0;
 }
 
+static int no_mirrors(struct ctl *c, char *err, size_t errlen)
+{
+	if (c->p.fs->mirrors)
+		return 0;
+	snprintf(err, errlen, "mirrors need the journal (journal=on)");
+	return -ENOTSUP;
+}
+
+static int cmd_mirror_status(struct ctl *c, json_t *args, json_t **out,
+			     char *err, size_t errlen)
+{
+	const char *name = NULL;
+	struct journal_stats js;
+	json_t *a;
+	int r;
+
+	if (unpack(args, err, errlen, "{s?s}", "name", &name) < 0)
+		return -EINVAL;
+	if ((r = no_mirrors(c, err, errlen)) < 0)
+		return r;
+	a = mirrors_status(c->p.fs->mirrors, name, &r);
+	if (r == -ENOENT) {
+		snprintf(err, errlen, "no mirror '%s'", name);
+		return r;
+	}
+	journal_get_stats(changes_journal(c->p.fs->changes), &js);
+	*out = json_pack("{s:o, s:I}", "mirrors", a, "newest",
+			 (json_int_t)js.newest_seq);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int cmd_mirror_add(struct ctl *c, json_t *args, json_t **out,
+			  char *err, size_t errlen)
+{
+	const char *name, *url;
+	int r;
+
+	if (unpack(args, err, errlen, "{s:s, s:s}", "name", &name, "url",
+		   &url) < 0)
+		return -EINVAL;
+	if ((r = no_mirrors(c, err, errlen)) < 0)
+		return r;
+	*out = NULL;
+	return mirrors_add(c->p.fs->mirrors, name, url, err, errlen);
+}
+
+static int cmd_mirror_remove(struct ctl *c, json_t *args, json_t **out,
+			     char *err, size_t errlen)
+{
+	const char *name;
+	int r;
+
+	if (unpack(args, err, errlen, "{s:s}", "name", &name) < 0)
+		return -EINVAL;
+	if ((r = no_mirrors(c, err, errlen)) < 0)
+		return r;
+	*out = NULL;
+	return mirrors_remove(c->p.fs->mirrors, name, err, errlen);
+}
+
+static int mirror_act(struct ctl *c, json_t *args, json_t **out, char *err,
+		      size_t errlen, enum mirror_action a)
+{
+	const char *name;
+	int r;
+
+	if (unpack(args, err, errlen, "{s:s}", "name", &name) < 0)
+		return -EINVAL;
+	if ((r = no_mirrors(c, err, errlen)) < 0)
+		return r;
+	*out = NULL;
+	return mirrors_act(c->p.fs->mirrors, name, a, err, errlen);
+}
+
+static int cmd_mirror_retry(struct ctl *c, json_t *args, json_t **out,
+			    char *err, size_t errlen)
+{
+	return mirror_act(c, args, out, err, errlen, MIRROR_RETRY);
+}
+
+static int cmd_mirror_pause(struct ctl *c, json_t *args, json_t **out,
+			    char *err, size_t errlen)
+{
+	return mirror_act(c, args, out, err, errlen, MIRROR_PAUSE);
+}
+
+static int cmd_mirror_resume(struct ctl *c, json_t *args, json_t **out,
+			     char *err, size_t errlen)
+{
+	return mirror_act(c, args, out, err, errlen, MIRROR_RESUME);
+}
+
+static int cmd_mirror_resync(struct ctl *c, json_t *args, json_t **out,
+			     char *err, size_t errlen)
+{
+	return mirror_act(c, args, out, err, errlen, MIRROR_RESYNC);
+}
+
 /* Only in the table for help: run_request() streams watches itself. */
 static int cmd_stream_only(struct ctl *c, json_t *args, json_t **out,
 			   char *err, size_t errlen)
@@ -872,6 +978,22 @@ const struct ctl_command ctl_commands[] = {
 	  "the journal's cursors, and how far behind each one is" },
 	{ "cursor.remove", cmd_cursor_remove, "{name: string}",
 	  "forget a cursor: the journal stops keeping records for it" },
+	{ "mirror.status", cmd_mirror_status, "{name?: string}",
+	  "the mirrors: state, last error, lag, what they replayed; and "
+	  "the journal's newest record" },
+	{ "mirror.add", cmd_mirror_add, "{name: string, url: string}",
+	  "add a mirror (kept across mounts); it starts with a resync" },
+	{ "mirror.remove", cmd_mirror_remove, "{name: string}",
+	  "stop a mirror and forget it and its cursor" },
+	{ "mirror.retry", cmd_mirror_retry, "{name: string}",
+	  "reconnect a failing mirror now" },
+	{ "mirror.pause", cmd_mirror_pause, "{name: string}",
+	  "stop replaying to a mirror; its cursor holds the journal" },
+	{ "mirror.resume", cmd_mirror_resume, "{name: string}",
+	  "replay to a paused or stopped mirror again" },
+	{ "mirror.resync", cmd_mirror_resync, "{name: string}",
+	  "compare the whole tree with the mirror, upload what differs, "
+	  "remove what the backend lacks, then replay on" },
 	{ NULL },
 };
 

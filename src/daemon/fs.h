@@ -27,6 +27,7 @@ struct cfs {
 	struct datafd_cache *data; /* shared data descriptors, for no_open */
 	struct cache *cache; /* the cache tiers; NULL: none */
 	struct changes *changes; /* the journal; NULL: off */
+	struct mirrors *mirrors; /* NULL: none (journal off) */
 	bool degraded;	     /* atomic: the backend is failing */
 	uint64_t backend_failures; /* atomic: requests it failed */
 	uint64_t reval_pass_ns;	   /* atomic: the revalidator's last pass */

@@ -29,6 +29,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "log.h"
+#include "mirror.h"
 #include "notify.h"
 #include "peers.h"
 #include "revalidate.h"
@@ -575,6 +576,8 @@ int main(int argc, char **argv)
 			log_error_errno(r, "cannot resolve state_dir");
 		goto out_signals;
 	}
+	if (mirrors_new(&fs, &fs.mirrors) < 0)
+		goto out_signals;
 	if (peers_new(&fs, &fs.peers) < 0)
 		goto out_signals;
 	if (cfg.notify && start_notify(&fs, mountpoint) < 0)
@@ -593,7 +596,8 @@ int main(int argc, char **argv)
 		log_to_syslog();
 	if (cfg.log_file && (r = log_to_file(cfg.log_file)) < 0)
 		log_error_errno(r, "cannot open log file %s", cfg.log_file);
-	if (ctl_start(ctl) < 0 || changes_start(fs.changes) < 0)
+	if (ctl_start(ctl) < 0 || changes_start(fs.changes) < 0 ||
+	    mirrors_start(fs.mirrors) < 0)
 		goto out_unmount;
 	r = revalidator_start(&fs, &rv);
 	if (r < 0) {
@@ -620,6 +624,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_itab:
+	mirrors_free(fs.mirrors); /* before the journal they read */
 	changes_close(fs.changes);
 	inode_table_free(fs.itab);
 	datafd_cache_free(fs.data);

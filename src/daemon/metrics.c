@@ -10,6 +10,7 @@
 
 #include "changes.h"
 #include "ctl_int.h"
+#include "mirror.h"
 #include "trace.h"
 
 #ifndef CACHEFS_VERSION
@@ -169,6 +170,57 @@ static void label_value(struct evbuffer *out, const char *v)
 	}
 }
 
+/* One series per mirror, from its status object. */
+static void mirror_series(struct evbuffer *out, json_t *all, const char *name,
+			  const char *type, const char *help, const char *key)
+{
+	json_t *m;
+	size_t k;
+
+	head(out, name, type, help);
+	json_array_foreach(all, k, m)
+		evbuffer_add_printf(
+			out, "%s{mirror=\"%s\"} %lld\n", name,
+			json_string_value(json_object_get(m, "name")),
+			(long long)json_integer_value(json_object_get(m, key)));
+}
+
+static void mirror_metrics(struct evbuffer *out, struct ctl *c)
+{
+	json_t *all, *m;
+	size_t k;
+	int r;
+
+	all = mirrors_status(c->p.fs->mirrors, NULL, &r);
+	if (!all)
+		return;
+	mirror_series(out, all, "cachefs_mirror_lag_records", "gauge",
+		      "journal records a mirror has not replayed yet",
+		      "lag_records");
+	mirror_series(out, all, "cachefs_mirror_files_total", "counter",
+		      "files uploaded to a mirror", "files");
+	mirror_series(out, all, "cachefs_mirror_bytes_total", "counter",
+		      "bytes uploaded to a mirror", "bytes");
+	mirror_series(out, all, "cachefs_mirror_retries_total", "counter",
+		      "times a mirror's stream failed and was retried",
+		      "retries");
+	mirror_series(out, all, "cachefs_mirror_conflicts_total", "counter",
+		      "changes a mirror lacked the source of (changed "
+		      "behind cachefs)",
+		      "conflicts");
+	head(out, "cachefs_mirror_up", "gauge",
+	     "1 while a mirror is replaying (ok or catching up)");
+	json_array_foreach(all, k, m) {
+		const char *st = json_string_value(json_object_get(m, "state"));
+
+		evbuffer_add_printf(
+			out, "cachefs_mirror_up{mirror=\"%s\"} %d\n",
+			json_string_value(json_object_get(m, "name")),
+			!strcmp(st, "ok") || !strcmp(st, "catching up"));
+	}
+	json_decref(all);
+}
+
 static void journal_metrics(struct evbuffer *out, struct ctl *c)
 {
 	struct ctl_cursor cur[64];
@@ -294,6 +346,8 @@ void metrics_render(struct ctl *c, struct evbuffer *out)
 	}
 	if (c->p.fs->changes)
 		journal_metrics(out, c);
+	if (c->p.fs->mirrors)
+		mirror_metrics(out, c);
 	if (c->p.fs->data) {
 		struct datafd_stats ds;
 
