@@ -522,10 +522,24 @@ static int record_steps(struct mirror *m, const struct journal_record *r)
 		set_identity(s, r);
 		fd = open_current(m, r->handle, r->handle_len, r->dev, r->ino,
 				  r->path2, O_PATH);
-		if (fd >= 0) {
-			s->dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-			close(fd);
+		if (fd < 0)
+			break;
+		s->dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+		/*
+		 * Without a handle, the data records before it found no file
+		 * at the old name: the content goes again, at the new one.
+		 */
+		if (!r->handle_len && S_ISREG(st.st_mode)) {
+			struct step *put = make_step(m, r->path2, fd);
+
+			enqueue(m, rec, s);
+			note_dirty(m, s->path);
+			note_dirty(m, s->path2);
+			if (put)
+				enqueue(m, rec, put);
+			return 0;
 		}
+		close(fd);
 		break;
 	case JOURNAL_OP_EXCHANGE: {
 		/* a rename each way, through a name of its own */
@@ -810,6 +824,9 @@ static void step_done(void *arg, int err, const char *msg)
 	struct mirror *m = s->m;
 	bool stale = s->epoch != m->epoch;
 
+	log_debug("mirror %s: done %s %s: %d", m->name, step_names[s->kind],
+		  s->path, err);
+
 	flying_remove(m, s);
 	if (stale || m->failing) { /* its stream is being torn down */
 		step_free(s);
@@ -876,6 +893,10 @@ static void step_start(struct mirror *m, struct step *s)
 		}
 	m->inflight++;
 	s->epoch = m->epoch;
+	log_debug("mirror %s: start %s %s%s%s size %llu seq %llu", m->name,
+		  step_names[s->kind], s->path, s->path2 ? " -> " : "",
+		  s->path2 ? s->path2 : "", (unsigned long long)s->size,
+		  (unsigned long long)s->rec->seq);
 	hw_note(m, s->rec->seq);
 	switch (s->kind) {
 	case STEP_PUT:
@@ -1948,8 +1969,10 @@ int mirrors_new(struct cfs *fs, struct mirrors **out)
 		return log_error_errno(-ENOMEM, "mirrors");
 	pthread_mutex_init(&ms->lock, NULL);
 	ms->fs = fs;
+	/* a real descriptor: open_by_handle_at() takes no O_PATH one */
 	r = inode_fd_get(fs->itab, inode_root(fs->itab));
-	ms->root_fd = r < 0 ? r : fcntl(r, F_DUPFD_CLOEXEC, 0);
+	ms->root_fd = r < 0 ? r
+			    : openat(r, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r >= 0)
 		inode_fd_put(fs->itab, inode_root(fs->itab));
 	if (ms->root_fd < 0) {

@@ -20,16 +20,43 @@ s3rver_installed() {
 	[ "$(node -p "require('$S3RVER_PKG/package.json').version" 2>/dev/null)" = "$S3RVER_VERSION" ]
 }
 
+# s3rver answers a PUT whose body it buffered (every signed one) before
+# the bytes reach its file, so a CopyObject right after can copy what was
+# there before: real S3 reads its own writes.  It is made to answer once
+# they are written.
+s3rver_patch() {
+	local f=$S3RVER_PKG/lib/stores/filesystem.js
+	grep -q 'writeStream.end(content, () =>' "$f" && return 0
+	/usr/bin/python3 - "$f" <<'EOF' || cfs_fail "cannot patch $f"
+import sys
+p = sys.argv[1]
+s = open(p).read()
+old = '''        writeStream.end(content)
+        md5Context.update(content)
+        resolve([content.length, md5Context.digest('hex')])'''
+new = '''        md5Context.update(content)
+        const md5 = md5Context.digest('hex')
+        writeStream.on('error', reject)
+        writeStream.end(content, () => resolve([content.length, md5]))'''
+if old not in s:
+    sys.exit("the code to patch is not there")
+open(p, "w").write(s.replace(old, new))
+EOF
+}
+
 s3rver_install() {
 	command -v node >/dev/null && command -v npm >/dev/null ||
 		cfs_fail "s3rver needs node (>= 20) and npm"
-	s3rver_installed && return 0
+	if s3rver_installed; then
+		s3rver_patch
+		return 0
+	fi
 	mkdir -p "$S3RVER_CACHE"
 	# its package.json asks for node 24; it runs on 20
 	flock "$S3RVER_CACHE" npm install --prefix "$S3RVER_CACHE" --no-audit \
 		--no-fund --loglevel=error --engine-strict=false \
 		"@20minutes/s3rver@$S3RVER_VERSION" >"$CFS_TMP/npm.log" 2>&1 &&
-		s3rver_installed || {
+		s3rver_installed && s3rver_patch || {
 		cat "$CFS_TMP/npm.log" >&2
 		cfs_fail "cannot install @20minutes/s3rver@$S3RVER_VERSION"
 	}
