@@ -2178,7 +2178,13 @@ static void print_mirror(json_t *m)
 
 	printf("%s: %s", jstr(m, "name"), jstr(m, "state"));
 	if (jint(m, "lag_records"))
-		printf(", %lld records behind", jint(m, "lag_records"));
+		printf(", %lld records (%.1f s) behind",
+		       jint(m, "lag_records"), jnum(m, "lag_seconds"));
+	if (jnum(m, "files_per_second") > 0) {
+		printf(", %.0f files/s (", jnum(m, "files_per_second"));
+		print_bytes((uint64_t)jnum(m, "bytes_per_second"));
+		printf("/s)");
+	}
 	printf("\n  %-10s %s\n", "url", jstr(m, "url"));
 	if (json_is_string(json_object_get(m, "error")))
 		printf("  %-10s %s%s\n", "error", jstr(m, "error"),
@@ -2252,8 +2258,9 @@ static int mirror_wait(struct conn *c, const char *name, json_int_t resyncs,
 		if (resyncs >= 0 ? jint(json_object_get(m, "resync"), "done") >
 					   resyncs
 				 : jint(m, "acked") >= target &&
-					   strcmp(jstr(m, "state"),
-						  "resyncing")) {
+					   (!strcmp(jstr(m, "state"), "ok") ||
+					    !strcmp(jstr(m, "state"),
+						    "catching up"))) {
 			if (tty)
 				fprintf(stderr, "\n");
 			json_decref(m);

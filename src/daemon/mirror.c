@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +57,7 @@
 #define ACK_EVERY_NS 200000000ull	/* persist the cursor at most 5/s */
 #define DIRTY_FLUSH 256			/* directories, or each second */
 #define MIRRORS_FILE "mirrors"		/* in state_dir: added at run time */
+#define RATE_SAMPLES 11			/* throughput over the last 10 s */
 
 enum step_kind {
 	STEP_PUT,
@@ -172,6 +174,7 @@ struct mirror {
 	uint64_t acked_saved;	/* the cursor as persisted */
 	uint64_t ack_saved_ns;
 	bool alerted;
+	pid_t alert_pid;	/* mirror_alert running; 0: none */
 	uint64_t max_started;	/* the latest record a step was started of */
 	int hw_fd;		/* where it is kept */
 	uint64_t replay_hw;	/* records up to it may have been replayed */
@@ -192,6 +195,10 @@ struct mirror {
 	uint64_t skipped;	/* records the remote cannot represent */
 	uint64_t resync_files, resync_uploaded, resync_removed;
 	uint64_t resyncs;	/* done, since the mount */
+	struct {
+		uint64_t ns, files, bytes;
+	} rate[RATE_SAMPLES];	/* each second; rate_next is the oldest */
+	unsigned rate_next;
 	bool req_retry, req_pause, req_resume, req_resync, req_stop;
 };
 
@@ -1570,13 +1577,20 @@ static void resync_start(struct mirror *m)
 
 /* ---- the loop: requests, timer, alerts ----------------------------- */
 
-/* mirror_alert runs once a failure has lasted mirror_alert_after. */
+/*
+ * mirror_alert runs once a failure has lasted mirror_alert_after, with
+ * the mirror's name and error in its environment.  posix_spawn, not
+ * fork: the daemon has threads.
+ */
 static void maybe_alert(struct mirror *m)
 {
 	const struct config *cfg = m->ms->fs->cfg;
+	char error[sizeof(m->error)], *name_env = NULL, *error_env = NULL;
+	char *argv[] = { "sh", "-c", cfg->mirror_alert, NULL };
+	char **envp;
 	uint64_t since;
-	char error[sizeof(m->error)];
-	pid_t pid;
+	size_t n = 0;
+	int r;
 
 	pthread_mutex_lock(&m->lock);
 	since = m->failing_since_ns;
@@ -1586,30 +1600,41 @@ static void maybe_alert(struct mirror *m)
 		m->alerted = false;
 		return;
 	}
-	if (m->alerted || !cfg->mirror_alert ||
+	if (m->alerted || !cfg->mirror_alert || m->alert_pid > 0 ||
 	    (double)(now_ns(CLOCK_REALTIME) - since) / 1e9 <
 		    cfg->mirror_alert_after)
 		return;
 	m->alerted = true;
 	log_warning("mirror %s: failing for over %.0f s: running mirror_alert",
 		    m->name, cfg->mirror_alert_after);
-	pid = fork();
-	if (pid == 0) {
-		setenv("CACHEFS_MIRROR", m->name, 1);
-		setenv("CACHEFS_MIRROR_ERROR", error, 1);
-		execl("/bin/sh", "sh", "-c", cfg->mirror_alert, (char *)NULL);
-		_exit(127);
+	while (environ[n])
+		n++;
+	envp = calloc(n + 3, sizeof(*envp));
+	if (!envp || asprintf(&name_env, "CACHEFS_MIRROR=%s", m->name) < 0 ||
+	    asprintf(&error_env, "CACHEFS_MIRROR_ERROR=%s", error) < 0) {
+		log_error("mirror %s: mirror_alert: out of memory", m->name);
+		goto out;
 	}
-	if (pid < 0)
-		log_error_errno(-errno, "mirror %s: cannot run mirror_alert",
+	memcpy(envp, environ, n * sizeof(*envp));
+	envp[n] = name_env;
+	envp[n + 1] = error_env;
+	r = posix_spawn(&m->alert_pid, "/bin/sh", NULL, NULL, argv, envp);
+	if (r) {
+		m->alert_pid = 0;
+		log_error_errno(-r, "mirror %s: cannot run mirror_alert",
 				m->name);
+	}
+out:
+	free(name_env);
+	free(error_env);
+	free(envp);
 }
 
-/* Reap alert commands that have finished. */
-static void reap(void)
+/* The alert command, once it has finished. */
+static void reap(struct mirror *m)
 {
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
+	if (m->alert_pid > 0 && waitpid(m->alert_pid, NULL, WNOHANG) != 0)
+		m->alert_pid = 0;
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -1628,8 +1653,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	reap();
+	reap(m);
 	maybe_alert(m);
+	pthread_mutex_lock(&m->lock);
+	m->rate[m->rate_next].ns = now_ns(CLOCK_MONOTONIC);
+	m->rate[m->rate_next].files = m->files_done;
+	m->rate[m->rate_next].bytes = m->bytes_done;
+	m->rate_next = (m->rate_next + 1) % RATE_SAMPLES;
+	pthread_mutex_unlock(&m->lock);
 	if (get_state(m) != MS_OK)
 		return;
 	/* directories' mtimes while the stream is not caught up */
@@ -2133,25 +2164,63 @@ int mirrors_act(struct mirrors *ms, const char *name, enum mirror_action a,
 }
 
 /* The status of one mirror. */
+/* Seconds since the first record after seq was made; 0 if none. */
+static double lag_seconds(struct journal *j, uint64_t seq)
+{
+	struct journal_iter *it;
+	struct journal_record r;
+	double lag = 0;
+
+	if (journal_iter_open(j, seq + 1, &it) < 0)
+		return 0;
+	if (journal_iter_next(it, &r) == 1)
+		lag = ((double)now_ns(CLOCK_REALTIME) - (double)r.time_ns) / 1e9;
+	journal_iter_close(it);
+	return lag > 0 ? lag : 0;
+}
+
+/* Files and bytes a second over the last samples (caller holds m->lock). */
+static void do_rates(struct mirror *m, double *files, double *bytes)
+{
+	unsigned old = m->rate_next; /* the oldest sample */
+	uint64_t dt = m->rate[old].ns ? now_ns(CLOCK_MONOTONIC) - m->rate[old].ns
+				      : 0;
+
+	*files = *bytes = 0;
+	if (!dt)
+		return;
+	*files = (double)(m->files_done - m->rate[old].files) * 1e9 /
+		 (double)dt;
+	*bytes = (double)(m->bytes_done - m->rate[old].bytes) * 1e9 /
+		 (double)dt;
+}
+
 static json_t *mirror_json(struct mirror *m, const struct journal_stats *js)
 {
-	uint64_t acked, lag, since;
+	uint64_t acked, lag;
+	double secs, files_s, bytes_s;
 	json_t *j;
 
 	pthread_mutex_lock(&m->lock);
 	acked = m->acked;
+	pthread_mutex_unlock(&m->lock);
 	lag = js->newest_seq > acked ? js->newest_seq - acked : 0;
-	since = m->failing_since_ns;
-	j = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I,"
-		      " s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}",
+	/* reads the journal: outside the lock */
+	secs = lag ? lag_seconds(journal_of(m), acked) : 0;
+	pthread_mutex_lock(&m->lock);
+	do_rates(m, &files_s, &bytes_s);
+	j = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I, s:f, s:I, s:I, s:I,"
+		      " s:f, s:f, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}",
 		      "name", m->name, "url", m->url, "state",
 		      m->state == MS_OK && lag ? "catching up"
 					       : state_names[m->state],
 		      "error", m->error[0] ? m->error : NULL, "acked",
 		      (json_int_t)acked, "lag_records", (json_int_t)lag,
-		      "failing_since", (json_int_t)(since / 1000000000u),
-		      "files", (json_int_t)m->files_done, "bytes",
-		      (json_int_t)m->bytes_done, "steps",
+		      "lag_seconds", secs, "failing_since",
+		      (json_int_t)(m->failing_since_ns / 1000000000u), "files",
+		      (json_int_t)m->files_done, "bytes",
+		      (json_int_t)m->bytes_done, "files_per_second", files_s,
+		      "bytes_per_second", bytes_s, "steps",
 		      (json_int_t)m->steps_done, "retries",
 		      (json_int_t)m->retries, "conflicts",
 		      (json_int_t)m->conflicts, "skipped",

@@ -43,7 +43,7 @@ grep -q '^exit 0$' "$CFS_TMP/outage.log" || {
 grep 'steps failed' "$CFS_TMP/outage.log"
 
 # --- the rate of small puts ------------------------------------------------
-"$CHECK" bench "$S3_ENDPOINT" "$BUCKET" "$CFS_TMP" "${S3_BENCH_PUTS:-1000}" ||
+"$CHECK" bench "$S3_ENDPOINT" "$BUCKET" "$CFS_TMP" "${S3_BENCH_PUTS:-300}" ||
 	cfs_fail "mirror_s3_check bench"
 s3rver_stop
 echo "mirror-s3: ok"

@@ -58,7 +58,7 @@ rejected "$(url "$SSHD_STRANGER" "$SSHD_KNOWN")" "127.0.0.1:$SSHD_PORT" \
 # --- every op, the server killed midway, throughput -------------------------
 # The driver says "kill" and "revive" on its stdout and waits for a line.
 mkfifo "$T/to_check" "$T/from_check"
-"$CHECK" --outage --bench "${SFTP_BENCH_PUTS:-1000}" "$URL" "$ROOT" \
+"$CHECK" --outage --bench "${SFTP_BENCH_PUTS:-300}" "$URL" "$ROOT" \
 	<"$T/to_check" >"$T/from_check" &
 check_pid=$!
 exec 7>"$T/to_check" 8<"$T/from_check"
@@ -77,7 +77,7 @@ wait "$check_pid" || cfs_fail "mirror_target_check failed"
 if [ -d /dev/shm ]; then
 	SHM=$(mktemp -d /dev/shm/cachefs-sftp.XXXXXX)
 	trap 'rm -rf "$SHM"; cfs_cleanup' EXIT
-	"$CHECK" --bench-only "${SFTP_BENCH_PUTS:-1000}" \
+	"$CHECK" --bench-only "${SFTP_BENCH_PUTS:-300}" \
 		"$(url "$SSHD_ID" "$SSHD_KNOWN" "" "$SHM/mirror")" \
 		"$SHM/mirror" | sed 's/^bench:/bench on tmpfs:/' ||
 		cfs_fail "mirror_target_check --bench-only failed"

@@ -29,7 +29,9 @@ EOF
 SFTP_ROOT=$CFS_TMP/sftp-root
 SFTP_URL="sftp://root@127.0.0.1:$SSHD_PORT$SFTP_ROOT?identity=$SSHD_ID&known_hosts=$SSHD_KNOWN"
 S3_URL="s3://mirror/site?endpoint=$S3_ENDPOINT&region=us-east-1&credentials=$CFS_TMP/credentials"
-OPTS="state_dir=$S,mirror=ssh=$SFTP_URL,mirror=s3=$S3_URL"
+ALERTS=$CFS_TMP/alerts
+OPTS="state_dir=$S,mirror=ssh=$SFTP_URL,mirror=s3=$S3_URL,mirror_alert_after=1s"
+OPTS="$OPTS,mirror_alert="'echo "$CACHEFS_MIRROR: $CACHEFS_MIRROR_ERROR"'" >>$ALERTS"
 
 # Both mirrors have every change made so far, and equal the backend.
 converged() {
@@ -153,12 +155,14 @@ cfs_wait_for sh -c "'$CACHEFSCTL' -m '$M' mirror status badkey | grep -qi 'host 
 	{ CTL mirror status badkey; cfs_fail "no clear host key error"; }
 cfs_wait_for sh -c "'$CACHEFSCTL' -m '$M' mirror status badsecret | grep -qi 'signature\|credentials\|secret\|key'" ||
 	{ CTL mirror status badsecret; cfs_fail "no clear S3 secret error"; }
+cfs_wait_for grep -q "^badkey: .*host key" "$ALERTS" ||
+	{ cat "$ALERTS"; cfs_fail "mirror_alert did not run for badkey"; }
 CTL mirror add bad "ftp://example" 2>"$CFS_TMP/err" && cfs_fail "an ftp:// mirror"
 grep -q "sftp:// or s3://" "$CFS_TMP/err" || cfs_fail "unclear: $(cat "$CFS_TMP/err")"
 CTL mirror remove badkey >/dev/null && CTL mirror remove badsecret >/dev/null ||
 	cfs_fail "mirror remove"
 CTL mirror status badkey 2>/dev/null && cfs_fail "a removed mirror is still there"
-echo "ok: a wrong host key and a wrong S3 secret say so in mirror status"
+echo "ok: a wrong host key and a wrong S3 secret say so in mirror status, and alert"
 
 cfs_umount "$M"
 # the mirrors' cursors held the journal; none is left behind for them
