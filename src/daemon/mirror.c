@@ -48,6 +48,7 @@
 #include "fs.h"
 #include "journal.h"
 #include "log.h"
+#include "mirror_path.h"
 #include "mirror_target.h"
 
 #define MIRRORS_MAX 16
@@ -226,58 +227,12 @@ static struct journal *journal_of(struct mirror *m)
 
 /* ---- paths ---------------------------------------------------------- */
 
-/* Whether a and b are the same path, or one is below the other. */
-static bool related(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), n = la < lb ? la : lb;
-
-	if (la == 1 || lb == 1) /* the root: related to everything */
-		return true;
-	if (strncmp(a, b, n) != 0)
-		return false;
-	return la == lb || (la < lb ? b[la] == '/' : a[lb] == '/');
-}
-
 static bool step_related(const struct step *s, const struct step *o)
 {
-	return related(s->path, o->path) ||
-	       (s->path2 && related(s->path2, o->path)) ||
-	       (o->path2 && related(s->path, o->path2)) ||
-	       (s->path2 && o->path2 && related(s->path2, o->path2));
-}
-
-/* The parent directory of path ("/" for "/a"), into buf. */
-static void parent_of(const char *path, char *buf, size_t len)
-{
-	const char *slash = strrchr(path, '/');
-	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
-
-	snprintf(buf, len, "%.*s", (int)n, path);
-}
-
-/*
- * Whether path is one the mirror can take: "/" and components that are
- * neither empty, ".", nor "..".  The journal's paths are, unless the
- * file had no name left ("") or the record was damaged.
- */
-static bool path_ok(const char *path)
-{
-	const char *p = path;
-
-	if (p[0] != '/')
-		return false;
-	if (!p[1])
-		return true;
-	while (*p == '/') {
-		const char *c = p + 1, *e = strchrnul(c, '/');
-		size_t n = (size_t)(e - c);
-
-		if (n == 0 || (n == 1 && c[0] == '.') ||
-		    (n == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		p = e;
-	}
-	return *p == '\0';
+	return mirror_path_related(s->path, o->path) ||
+	       (s->path2 && mirror_path_related(s->path2, o->path)) ||
+	       (o->path2 && mirror_path_related(s->path, o->path2)) ||
+	       (s->path2 && o->path2 && mirror_path_related(s->path2, o->path2));
 }
 
 /* ---- the backend's current state --------------------------------- */
@@ -310,7 +265,7 @@ static int open_current(struct mirror *m, const unsigned char *handle,
 				errno != EBADF))
 			return fd >= 0 ? fd : -errno;
 	}
-	if (!path_ok(path))
+	if (!mirror_path_ok(path))
 		return -ENOENT;
 	fd = openat(m->ms->root_fd, path[1] ? path + 1 : ".",
 		    flags | O_CLOEXEC | O_NOFOLLOW);
@@ -400,7 +355,7 @@ static void note_dirty(struct mirror *m, const char *path)
 	struct dirty *d;
 	size_t n;
 
-	parent_of(path, parent, sizeof(parent));
+	mirror_path_parent(path, parent, sizeof(parent));
 	HASH_FIND_STR(m->dirty, parent, d);
 	if (d)
 		return;
@@ -510,7 +465,7 @@ static int record_steps(struct mirror *m, const struct journal_record *r)
 
 	if (!rec)
 		return -ENOMEM;
-	if (!path_ok(r->path) || (r->path2 && !path_ok(r->path2)))
+	if (!mirror_path_ok(r->path) || (r->path2 && !mirror_path_ok(r->path2)))
 		return 0; /* no name any more: nothing to replay */
 	switch (r->op) {
 	case JOURNAL_OP_UNLINK:
@@ -1290,12 +1245,6 @@ static int on_entry(void *arg, const struct mirror_entry *me)
 	return 0;
 }
 
-static void child_path(const char *dir, const char *name, char *buf,
-		       size_t len)
-{
-	snprintf(buf, len, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name);
-}
-
 static void resync_enqueue(struct mirror *m, struct step *s)
 {
 	if (!s)
@@ -1345,7 +1294,7 @@ static void resync_entry(struct mirror *m, struct frame *f, int dfd,
 				     : 0;
 	if (!want)
 		return;
-	child_path(f->path, name, path, sizeof(path));
+	mirror_path_child(f->path, name, path, sizeof(path));
 	HASH_FIND_STR(m->remote, name, e);
 	if (e)
 		e->seen = true;
@@ -1425,7 +1374,7 @@ static void remove_remote(struct mirror *m, struct frame *f, bool unseen_only)
 	HASH_ITER(hh, m->remote, e, tmp) {
 		if (unseen_only && e->seen)
 			continue;
-		child_path(f->path, e->name, path, sizeof(path));
+		mirror_path_child(f->path, e->name, path, sizeof(path));
 		if (e->type == 'd') {
 			push_frame(m, F_DELETE, path, false);
 		} else {
