@@ -175,6 +175,8 @@ struct mirror_target {
 	struct event *wake;  /* calls the completions of t->ready */
 	struct step *steps;  /* started, not completed */
 	struct step *ready;
+	struct step *spare;  /* freed steps, for the next ones */
+	unsigned nspare;
 	struct req *reqs; /* in curl */
 	struct sock *socks;
 	CURL *idle[DEPTH]; /* handles to reuse */
@@ -594,17 +596,25 @@ static void req_drop(struct req *r);
 static void step_free(struct step *s);
 
 /*
- * A step: there is no way to report a failure to allocate one but by
- * calling back from inside the call, which the contract forbids, and
- * nothing in cachefs goes on without a few hundred bytes.
+ * A step.  A failure to allocate one could only be reported by calling
+ * back from inside the call, which the contract forbids: steps come
+ * from a spare list filled at create() with twice the depth the engine
+ * keeps in flight, and go back to it, so that none is allocated then.
  */
+#define SPARE_MAX (2 * DEPTH)
+
 static struct step *step_new(struct mirror_target *t, mirror_done_fn done,
 			     void *arg)
 {
-	struct step *s = calloc(1, sizeof(*s));
+	struct step *s = t->spare;
 
-	if (!s)
-		abort();
+	if (s) {
+		t->spare = s->next;
+		t->nspare--;
+		memset(s, 0, sizeof(*s));
+	} else if (!(s = calloc(1, sizeof(*s)))) {
+		abort(); /* more in flight than the engine ever starts */
+	}
 	s->t = t;
 	s->done = done;
 	s->arg = arg;
@@ -695,6 +705,12 @@ static void step_free(struct step *s)
 	free(s->token);
 	free(s->key);
 	free(s->key2);
+	if (s->t && s->t->nspare < SPARE_MAX && !s->t->dead) {
+		s->next = s->t->spare;
+		s->t->spare = s;
+		s->t->nspare++;
+		return;
+	}
 	free(s);
 }
 
@@ -2546,9 +2562,14 @@ static void target_free(struct mirror_target *t)
 
 	while (t->reqs)
 		req_drop(t->reqs);
+	t->dead = true; /* steps are freed, not kept */
 	while ((s = t->steps)) {
 		DL_DELETE(t->steps, s);
 		step_free(s);
+	}
+	while ((s = t->spare)) {
+		t->spare = s->next;
+		free(s);
 	}
 	while (t->nidle)
 		curl_easy_cleanup(t->idle[--t->nidle]);
@@ -2628,6 +2649,17 @@ static int s3_create(const char *url, struct event_base *base,
 	}
 	if (r == 0)
 		r = setup_loop(t, base);
+	while (r == 0 && t->nspare < SPARE_MAX) {
+		struct step *sp = calloc(1, sizeof(*sp));
+
+		if (!sp) {
+			r = -ENOMEM;
+			break;
+		}
+		sp->next = t->spare;
+		t->spare = sp;
+		t->nspare++;
+	}
 	options_free(&o);
 	if (r == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
