@@ -56,6 +56,11 @@ struct changes {
 	unsigned watchers; /* atomic */
 	void (*on_append)(void *arg);
 	void *on_append_arg;
+	pthread_mutex_t listen_lock;
+	struct {
+		void (*fn)(void *arg);
+		void *arg;
+	} listeners[CHANGES_LISTENERS];
 };
 
 static void changes_free(struct changes *ch);
@@ -124,6 +129,7 @@ int changes_open(const struct config *cfg, const char *mountpoint,
 	if (!ch)
 		return log_error_errno(-ENOMEM, "journal");
 	pthread_mutex_init(&ch->room_lock, NULL);
+	pthread_mutex_init(&ch->listen_lock, NULL);
 	pthread_mutex_init(&ch->stop_lock, NULL);
 	pthread_cond_init(&ch->stop_cond, NULL);
 	if (cfg->state_dir) {
@@ -198,6 +204,7 @@ static void changes_free(struct changes *ch)
 	pthread_cond_destroy(&ch->stop_cond);
 	pthread_mutex_destroy(&ch->stop_lock);
 	pthread_mutex_destroy(&ch->room_lock);
+	pthread_mutex_destroy(&ch->listen_lock);
 	free(ch);
 }
 
@@ -379,6 +386,11 @@ void changes_record(struct changes *ch, struct journal_record *r)
 	}
 	if (__atomic_load_n(&ch->watchers, __ATOMIC_RELAXED) && ch->on_append)
 		ch->on_append(ch->on_append_arg);
+	pthread_mutex_lock(&ch->listen_lock);
+	for (int k = 0; k < CHANGES_LISTENERS; k++)
+		if (ch->listeners[k].fn)
+			ch->listeners[k].fn(ch->listeners[k].arg);
+	pthread_mutex_unlock(&ch->listen_lock);
 	if (ch->max) {
 		journal_get_stats(ch->j, &st);
 		if (st.bytes >= ch->near)
@@ -396,6 +408,31 @@ void changes_on_append(struct changes *ch, void (*fn)(void *arg), void *arg)
 {
 	ch->on_append = fn;
 	ch->on_append_arg = arg;
+}
+
+int changes_listen(struct changes *ch, void (*fn)(void *arg), void *arg)
+{
+	int r = -ENOSPC;
+
+	pthread_mutex_lock(&ch->listen_lock);
+	for (int k = 0; k < CHANGES_LISTENERS; k++)
+		if (!ch->listeners[k].fn) {
+			ch->listeners[k].fn = fn;
+			ch->listeners[k].arg = arg;
+			r = 0;
+			break;
+		}
+	pthread_mutex_unlock(&ch->listen_lock);
+	return r;
+}
+
+void changes_unlisten(struct changes *ch, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&ch->listen_lock);
+	for (int k = 0; k < CHANGES_LISTENERS; k++)
+		if (ch->listeners[k].fn == fn && ch->listeners[k].arg == arg)
+			ch->listeners[k].fn = NULL;
+	pthread_mutex_unlock(&ch->listen_lock);
 }
 
 void changes_watchers(struct changes *ch, int delta)

@@ -74,6 +74,15 @@ void changes_make_room(struct changes *ch);
 void changes_on_append(struct changes *ch, void (*fn)(void *arg), void *arg);
 void changes_watchers(struct changes *ch, int delta);
 
+/*
+ * fn(arg) runs after every append (mirrors waiting for records), from
+ * the appending thread, under a lock: it must be quick, must not block
+ * and must not call back.  -ENOSPC beyond CHANGES_LISTENERS.
+ */
+#define CHANGES_LISTENERS 16
+int changes_listen(struct changes *ch, void (*fn)(void *arg), void *arg);
+void changes_unlisten(struct changes *ch, void (*fn)(void *arg), void *arg);
+
 struct changes_stats {
 	struct journal_stats j;
 	uint64_t refused;     /* changes refused: journal full or failed */

@@ -59,6 +59,7 @@
 #define DIRTY_FLUSH 256			/* directories, or each second */
 #define MIRRORS_FILE "mirrors"		/* in state_dir: added at run time */
 #define RATE_SAMPLES 11			/* throughput over the last 10 s */
+#define READ_AHEAD 64			/* steps queued before they start */
 
 enum step_kind {
 	STEP_PUT,
@@ -88,6 +89,7 @@ struct step {
 	bool dir;
 	int fd; /* PUT: the backend file, read by the target */
 	uint64_t size;
+	struct timespec ctime; /* PUT: the file's, as fd was opened */
 	struct mirror_attr attr;
 	char *target; /* SYMLINK */
 	/* the file's identity, to fall back from a failed RENAME or LINK */
@@ -150,6 +152,7 @@ struct mirror {
 	char cursor[NAME_MAX_LEN + 8]; /* "mirror.NAME" */
 	char *url;
 	bool runtime; /* added with cachefsctl: kept in MIRRORS_FILE */
+	bool listening; /* told of appends */
 	const struct mirror_target_ops *ops;
 	struct mirror_target *t;
 
@@ -159,11 +162,14 @@ struct mirror {
 	struct event *wake;   /* from other threads: look at requests */
 	struct event *timer;  /* each second: flushes, ack, alert */
 	struct event *retry;  /* the next connection attempt */
+	struct event *kick;   /* records were appended */
+	bool kicked;	      /* atomic: kick is active already */
 
 	/* the loop thread's own */
 	struct journal_iter *it;
 	uint64_t next_seq;	/* the next record to read */
 	struct step *queue, **queue_tail; /* not started yet */
+	unsigned nqueued;
 	unsigned inflight, depth;
 	struct step *flying[256]; /* in flight; NULL slots free */
 	struct rec *recs, **recs_tail; /* records not done, in order */
@@ -336,6 +342,7 @@ static void enqueue(struct mirror *m, struct rec *r, struct step *s)
 	r->pending++;
 	*m->queue_tail = s;
 	m->queue_tail = &s->next;
+	m->nqueued++;
 }
 
 /* Put s first in the queue: it stands in for the step that failed. */
@@ -347,6 +354,7 @@ static void enqueue_front(struct mirror *m, struct rec *r, struct step *s)
 	if (!m->queue)
 		m->queue_tail = &s->next;
 	m->queue = s;
+	m->nqueued++;
 }
 
 static void note_dirty(struct mirror *m, const char *path)
@@ -381,6 +389,8 @@ static struct step *put_step(struct mirror *m, const char *path, int fd,
 	}
 	s->fd = fd;
 	s->size = (uint64_t)st->st_size;
+	s->ctime = st->st_ctim;
+	s->ino = st->st_ino;
 	attr_of(st, &s->attr);
 	return s;
 }
@@ -440,6 +450,33 @@ static struct step *make_step(struct mirror *m, const char *path, int fd)
 	}
 	close(fd);
 	return s;
+}
+
+static bool same_put(const struct step *a, const struct step *b)
+{
+	return a->kind == STEP_PUT && b->kind == STEP_PUT &&
+	       !strcmp(a->path, b->path) && a->ino == b->ino &&
+	       a->size == b->size &&
+	       a->attr.mtime.tv_sec == b->attr.mtime.tv_sec &&
+	       a->attr.mtime.tv_nsec == b->attr.mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec &&
+	       a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/*
+ * Whether an upload of the same file in the same state (inode, size,
+ * mtime, ctime) at the same path is queued or in flight: a create and
+ * the write right after it are read once the write is done.
+ */
+static bool put_pending(struct mirror *m, const struct step *s)
+{
+	for (const struct step *q = m->queue; q; q = q->next)
+		if (same_put(q, s))
+			return true;
+	for (unsigned k = 0; k < m->depth; k++)
+		if (m->flying[k] && same_put(m->flying[k], s))
+			return true;
+	return false;
 }
 
 static void set_identity(struct step *s, const struct journal_record *r)
@@ -555,6 +592,10 @@ static int record_steps(struct mirror *m, const struct journal_record *r)
 		s = make_step(m, r->path, fd);
 		if (!s)
 			return 0;
+		if (s->kind == STEP_PUT && put_pending(m, s)) {
+			step_free(s); /* that upload has this content already */
+			return 0;
+		}
 		break;
 	}
 	if (!s)
@@ -911,25 +952,54 @@ static int read_record(struct mirror *m)
 
 static void resync_next(struct mirror *m);
 
+static int resync_request(struct mirror *m);
+
+/*
+ * The first queued step that may start: related to no step in flight,
+ * nor to any queued before it (which it must not overtake).  *link is
+ * where it is linked from.
+ */
+static struct step *startable(struct mirror *m, struct step ***link)
+{
+	struct step **pp = &m->queue, *s, *q;
+
+	for (s = m->queue; s; pp = &s->next, s = s->next) {
+		if (blocked(m, s))
+			continue;
+		for (q = m->queue; q != s && !step_related(q, s); q = q->next)
+			;
+		if (q == s) {
+			*link = pp;
+			return s;
+		}
+	}
+	return NULL;
+}
+
 /*
  * Start what may start now, reading records (or, resyncing, comparing
- * directories) as the queue empties.
+ * directories) up to READ_AHEAD steps ahead, so that a step waiting for
+ * one on its path does not hold up the ones after it that are free to
+ * go.
  */
 static void pump(struct mirror *m)
 {
 	enum mirror_state state = get_state(m);
+	struct step *s, **pp;
+	unsigned before;
 	int n;
 
 	if (state != MS_OK && state != MS_RESYNCING)
 		return;
-	while (m->inflight < m->depth) {
-		if (!m->queue && state == MS_RESYNCING) {
-			resync_next(m);
-			if (!m->queue)
-				break;
-			continue;
-		}
-		if (!m->queue) {
+	for (;;) {
+		while (m->nqueued < READ_AHEAD && !m->failing) {
+			if (state == MS_RESYNCING) {
+				before = m->nqueued;
+				resync_next(m);
+				if (m->nqueued == before)
+					break;
+				continue;
+			}
 			if (!m->it)
 				break;
 			n = read_record(m);
@@ -942,33 +1012,29 @@ static void pump(struct mirror *m)
 					continue;
 			}
 			if (n == -ESPIPE) {
+				resync_request(m);
 				stream_fail(m, n, "journal",
 					    "records this mirror had not "
 					    "replayed are gone: resyncing");
-				pthread_mutex_lock(&m->lock);
-				m->req_resync = true;
-				pthread_mutex_unlock(&m->lock);
 				return;
 			}
 			if (n < 0) {
 				stream_fail(m, n, "journal", strerror(-n));
 				return;
 			}
-			continue;
 		}
-		if (blocked(m, m->queue))
+		if (m->failing || m->inflight >= m->depth)
 			break;
-		{
-			struct step *s = m->queue;
-
-			m->queue = s->next;
-			if (!m->queue)
-				m->queue_tail = &m->queue;
-			s->next = NULL;
-			step_start(m, s);
-		}
+		s = startable(m, &pp);
+		if (!s)
+			break;
+		*pp = s->next;
+		if (m->queue_tail == &s->next)
+			m->queue_tail = pp;
+		s->next = NULL;
+		m->nqueued--;
+		step_start(m, s);
 	}
-	/* nothing in flight: every record read is done */
 	advance(m);
 }
 
@@ -1003,6 +1069,7 @@ static void stream_drop(struct mirror *m)
 	free_steps(m->queue);
 	m->queue = NULL;
 	m->queue_tail = &m->queue;
+	m->nqueued = 0;
 	while (m->recs) {
 		struct rec *r = m->recs;
 
@@ -1488,6 +1555,25 @@ static void resync_next(struct mirror *m)
 	}
 }
 
+/*
+ * A resync from now on (also after a restart): marked on disk, and the
+ * cursor moved to the newest record, where replay goes on after it.
+ */
+static int resync_request(struct mirror *m)
+{
+	struct journal_stats js;
+	int r = resync_mark(m, true);
+
+	if (r < 0)
+		return log_error_errno(r, "mirror %s: resync mark", m->name);
+	journal_get_stats(journal_of(m), &js);
+	pthread_mutex_lock(&m->lock);
+	m->acked = js.newest_seq;
+	pthread_mutex_unlock(&m->lock);
+	save_ack(m, true);
+	return 0;
+}
+
 static void resync_start(struct mirror *m)
 {
 	struct journal_stats st;
@@ -1650,22 +1736,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		log_notice("mirror %s: paused", m->name);
 		return;
 	}
-	if (resync) {
-		int r = resync_mark(m, true);
-
-		if (r < 0)
-			log_error_errno(r, "mirror %s: resync mark", m->name);
-		/* the cursor moves to the newest record as it starts */
-		pthread_mutex_lock(&m->lock);
-		{
-			struct journal_stats js;
-
-			journal_get_stats(journal_of(m), &js);
-			m->acked = js.newest_seq;
-		}
-		pthread_mutex_unlock(&m->lock);
-		save_ack(m, true);
-	}
+	if (resync)
+		resync_request(m);
 	if ((resume && st == MS_PAUSED) || retry || resync ||
 	    (resume && st == MS_STOPPED)) {
 		if (resume)
@@ -1708,10 +1780,14 @@ static struct mirror *find(struct mirrors *ms, const char *name)
 	return NULL;
 }
 
+static void kick(void *arg);
+
 static void mirror_free(struct mirror *m)
 {
 	if (!m)
 		return;
+	if (m->listening)
+		changes_unlisten(m->ms->fs->changes, kick, m);
 	if (m->running) {
 		pthread_mutex_lock(&m->lock);
 		m->req_stop = true;
@@ -1725,6 +1801,8 @@ static void mirror_free(struct mirror *m)
 		event_free(m->timer);
 	if (m->retry)
 		event_free(m->retry);
+	if (m->kick)
+		event_free(m->kick);
 	if (m->base)
 		event_base_free(m->base);
 	if (m->hw_fd >= 0)
@@ -1815,6 +1893,26 @@ static int mirror_make(struct mirrors *ms, const char *name, const char *url,
 	return 0;
 }
 
+/* New records: a mirror that caught up replays them at once. */
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct mirror *m = arg;
+
+	(void)fd;
+	(void)what;
+	__atomic_store_n(&m->kicked, false, __ATOMIC_RELAXED);
+	pump(m);
+}
+
+/* From the appending threads (changes_listen()): once until it runs. */
+static void kick(void *arg)
+{
+	struct mirror *m = arg;
+
+	if (!__atomic_exchange_n(&m->kicked, true, __ATOMIC_RELAXED))
+		event_active(m->kick, 0, 0);
+}
+
 /* Its loop and thread: after daemonizing, with libevent's locking on. */
 static int mirror_run(struct mirror *m)
 {
@@ -1825,12 +1923,18 @@ static int mirror_run(struct mirror *m)
 	m->timer = m->base ? event_new(m->base, -1, EV_PERSIST, on_timer, m)
 			   : NULL;
 	m->retry = m->base ? evtimer_new(m->base, on_retry, m) : NULL;
-	if (!m->wake || !m->timer || !m->retry)
+	m->kick = m->base ? event_new(m->base, -1, 0, on_kick, m) : NULL;
+	if (!m->wake || !m->timer || !m->retry || !m->kick)
 		return -ENOMEM;
 	r = pthread_create(&m->thread, NULL, mirror_thread, m);
 	if (r)
 		return -r;
 	m->running = true;
+	r = changes_listen(m->ms->fs->changes, kick, m);
+	if (r < 0)
+		log_warning("mirror %s: replays new records each second only",
+			    m->name);
+	m->listening = r == 0;
 	return 0;
 }
 
