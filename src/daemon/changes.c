@@ -57,6 +57,7 @@ struct changes {
 	void (*on_append)(void *arg);
 	void *on_append_arg;
 	pthread_mutex_t listen_lock;
+	unsigned nlisteners; /* atomic: skip the lock when 0 */
 	struct {
 		void (*fn)(void *arg);
 		void *arg;
@@ -386,11 +387,13 @@ void changes_record(struct changes *ch, struct journal_record *r)
 	}
 	if (__atomic_load_n(&ch->watchers, __ATOMIC_RELAXED) && ch->on_append)
 		ch->on_append(ch->on_append_arg);
-	pthread_mutex_lock(&ch->listen_lock);
-	for (int k = 0; k < CHANGES_LISTENERS; k++)
-		if (ch->listeners[k].fn)
-			ch->listeners[k].fn(ch->listeners[k].arg);
-	pthread_mutex_unlock(&ch->listen_lock);
+	if (__atomic_load_n(&ch->nlisteners, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&ch->listen_lock);
+		for (int k = 0; k < CHANGES_LISTENERS; k++)
+			if (ch->listeners[k].fn)
+				ch->listeners[k].fn(ch->listeners[k].arg);
+		pthread_mutex_unlock(&ch->listen_lock);
+	}
 	if (ch->max) {
 		journal_get_stats(ch->j, &st);
 		if (st.bytes >= ch->near)
@@ -419,6 +422,7 @@ int changes_listen(struct changes *ch, void (*fn)(void *arg), void *arg)
 		if (!ch->listeners[k].fn) {
 			ch->listeners[k].fn = fn;
 			ch->listeners[k].arg = arg;
+			__atomic_add_fetch(&ch->nlisteners, 1, __ATOMIC_RELEASE);
 			r = 0;
 			break;
 		}
@@ -430,8 +434,10 @@ void changes_unlisten(struct changes *ch, void (*fn)(void *arg), void *arg)
 {
 	pthread_mutex_lock(&ch->listen_lock);
 	for (int k = 0; k < CHANGES_LISTENERS; k++)
-		if (ch->listeners[k].fn == fn && ch->listeners[k].arg == arg)
+		if (ch->listeners[k].fn == fn && ch->listeners[k].arg == arg) {
 			ch->listeners[k].fn = NULL;
+			__atomic_sub_fetch(&ch->nlisteners, 1, __ATOMIC_RELEASE);
+		}
 	pthread_mutex_unlock(&ch->listen_lock);
 }
 

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "changes.h"
 #include "ctl_int.h"
@@ -378,26 +377,6 @@ char *ctl_watch_request(struct ctl *c, struct client *cl,
 
 /* ---- the journal in status, stats, metrics ---------------------------- */
 
-/* Seconds since the first record after seq was made; 0 if none. */
-static double lag_seconds(struct journal *j, uint64_t seq)
-{
-	struct journal_iter *it;
-	struct journal_record r;
-	struct timespec now;
-	double lag = 0;
-
-	if (journal_iter_open(j, seq + 1, &it) < 0)
-		return 0;
-	if (journal_iter_next(it, &r) == 1) {
-		clock_gettime(CLOCK_REALTIME, &now);
-		lag = ((double)now.tv_sec * 1e9 + (double)now.tv_nsec -
-		       (double)r.time_ns) /
-		      1e9;
-	}
-	journal_iter_close(it);
-	return lag > 0 ? lag : 0;
-}
-
 int ctl_cursors(struct ctl *c, struct ctl_cursor *out, size_t max)
 {
 	struct journal_cursor_info ci[JOURNAL_CURSORS_MAX];
@@ -421,7 +400,7 @@ int ctl_cursors(struct ctl *c, struct ctl_cursor *out, size_t max)
 					     ? st.newest_seq - ci[k].acked
 					     : 0;
 		out[k].lag_seconds = out[k].lag_records
-					     ? lag_seconds(j, ci[k].acked)
+					     ? journal_lag_seconds(j, ci[k].acked)
 					     : 0;
 	}
 	return (int)n;
@@ -446,17 +425,17 @@ json_t *ctl_cursors_json(struct ctl *c)
 json_t *ctl_journal_json(struct ctl *c)
 {
 	struct changes_stats cs;
+	char sync[16];
 	json_t *j;
 
 	if (!c->p.fs->changes)
 		return json_pack("{s:b}", "on", 0);
 	changes_get_stats(c->p.fs->changes, &cs);
+	config_format(c->cfg, config_find("journal_sync"), sync, sizeof(sync));
 	j = json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 		      " s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s, s:s?, s:o}",
 		      "on", 1, "dir", changes_dir(c->p.fs->changes), "sync",
-		      c->cfg->journal_sync == 0   ? "always"
-		      : c->cfg->journal_sync == 2 ? "never"
-						  : "interval",
+		      sync,
 		      "bytes", (json_int_t)cs.j.bytes, "max",
 		      (json_int_t)cs.j.max_bytes, "segments",
 		      (json_int_t)cs.j.segments, "oldest",

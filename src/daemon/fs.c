@@ -267,13 +267,12 @@ static void shared_store(struct cfs *fs, fuse_ino_t ino, int fd)
 /* The one data op in jops, or 0. */
 static enum journal_op single_data_op(unsigned jops)
 {
-	for (int k = 1; k < JOURNAL_OP__END; k++)
-		if (jops == 1u << k)
-			return journal_op_class((enum journal_op)k) ==
-					       JOURNAL_CLASS_DATA
-				       ? (enum journal_op)k
-				       : 0;
-	return 0;
+	enum journal_op jop;
+
+	if (!jops || (jops & (jops - 1)))
+		return 0;
+	jop = (enum journal_op)__builtin_ctz(jops);
+	return journal_op_class(jop) == JOURNAL_CLASS_DATA ? jop : 0;
 }
 
 /*

@@ -944,6 +944,21 @@ void journal_get_stats(struct journal *j, struct journal_stats *st)
 	pthread_mutex_unlock(&j->lock);
 }
 
+double journal_lag_seconds(struct journal *j, uint64_t seq)
+{
+	struct journal_iter *it;
+	struct journal_record r;
+	double lag = 0;
+
+	if (journal_iter_open(j, seq + 1, &it) < 0)
+		return 0;
+	if (journal_iter_next(it, &r) == 1)
+		lag = ((double)now_ns(CLOCK_REALTIME) - (double)r.time_ns) /
+		      1e9;
+	journal_iter_close(it);
+	return lag > 0 ? lag : 0;
+}
+
 /* ---- cursors and trimming -------------------------------------------- */
 
 /* Caller holds j->cursor_lock. */

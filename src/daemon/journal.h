@@ -259,4 +259,10 @@ bool journal_has_cursors(struct journal *j);
 
 void journal_get_stats(struct journal *j, struct journal_stats *st);
 
+/*
+ * How long ago (seconds, CLOCK_REALTIME) the first record after seq was
+ * made: how far behind a consumer that has done seq is; 0 if none.
+ */
+double journal_lag_seconds(struct journal *j, uint64_t seq);
+
 #endif

@@ -2217,21 +2217,6 @@ int mirrors_act(struct mirrors *ms, const char *name, enum mirror_action a,
 }
 
 /* The status of one mirror. */
-/* Seconds since the first record after seq was made; 0 if none. */
-static double lag_seconds(struct journal *j, uint64_t seq)
-{
-	struct journal_iter *it;
-	struct journal_record r;
-	double lag = 0;
-
-	if (journal_iter_open(j, seq + 1, &it) < 0)
-		return 0;
-	if (journal_iter_next(it, &r) == 1)
-		lag = ((double)now_ns(CLOCK_REALTIME) - (double)r.time_ns) / 1e9;
-	journal_iter_close(it);
-	return lag > 0 ? lag : 0;
-}
-
 /* Files and bytes a second over the last samples (caller holds m->lock). */
 static void do_rates(struct mirror *m, double *files, double *bytes)
 {
@@ -2259,7 +2244,7 @@ static json_t *mirror_json(struct mirror *m, const struct journal_stats *js)
 	pthread_mutex_unlock(&m->lock);
 	lag = js->newest_seq > acked ? js->newest_seq - acked : 0;
 	/* reads the journal: outside the lock */
-	secs = lag ? lag_seconds(journal_of(m), acked) : 0;
+	secs = lag ? journal_lag_seconds(journal_of(m), acked) : 0;
 	pthread_mutex_lock(&m->lock);
 	do_rates(m, &files_s, &bytes_s);
 	j = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I, s:f, s:I, s:I, s:I,"
