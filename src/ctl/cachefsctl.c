@@ -555,10 +555,13 @@ static void print_journal(json_t *j)
 		       jint(j, "corrupt_skipped") == 1 ? "" : "es",
 		       jint(j, "unrecorded"),
 		       jint(j, "unrecorded") == 1 ? "" : "s");
-	json_array_foreach(json_object_get(j, "cursors"), k, cur)
-		printf("  %-12s cursor %s: acked %lld, %lld behind (%.1f s)\n",
-		       "", jstr(cur, "name"), jint(cur, "acked"),
-		       jint(cur, "lag_records"), jnum(cur, "lag_seconds"));
+	json_array_foreach(json_object_get(j, "cursors"), k, cur) {
+		printf("  %-12s cursor %s: acked %lld, %lld behind (", "",
+		       jstr(cur, "name"), jint(cur, "acked"),
+		       jint(cur, "lag_records"));
+		print_bytes((uint64_t)jint(cur, "lag_bytes"));
+		printf(", %.1f s)\n", jnum(cur, "lag_seconds"));
+	}
 }
 
 static void print_status(json_t *s, json_t *defaults)
@@ -2120,12 +2123,13 @@ static void print_cursors(json_t *data)
 	json_t *cur, *lag;
 	size_t k;
 
-	printf("%-24s %12s %12s %10s\n", "CURSOR", "ACKED", "LAG RECORDS",
-	       "LAG");
+	printf("%-24s %12s %12s %12s %10s\n", "CURSOR", "ACKED",
+	       "LAG RECORDS", "LAG BYTES", "LAG");
 	json_array_foreach(json_object_get(data, "cursors"), k, cur) {
 		lag = json_object_get(cur, "lag_seconds");
-		printf("%-24s %12lld %12lld ", jstr(cur, "name"),
-		       jint(cur, "acked"), jint(cur, "lag_records"));
+		printf("%-24s %12lld %12lld %12lld ", jstr(cur, "name"),
+		       jint(cur, "acked"), jint(cur, "lag_records"),
+		       jint(cur, "lag_bytes"));
 		if (json_is_number(lag) && jint(cur, "lag_records"))
 			printf("%9.1fs\n", json_number_value(lag));
 		else
@@ -2177,9 +2181,11 @@ static void print_mirror(json_t *m)
 	json_t *rs = json_object_get(m, "resync");
 
 	printf("%s: %s", jstr(m, "name"), jstr(m, "state"));
-	if (jint(m, "lag_records"))
-		printf(", %lld records (%.1f s) behind",
-		       jint(m, "lag_records"), jnum(m, "lag_seconds"));
+	if (jint(m, "lag_records")) {
+		printf(", %lld records (", jint(m, "lag_records"));
+		print_bytes((uint64_t)jint(m, "lag_bytes"));
+		printf(", %.1f s) behind", jnum(m, "lag_seconds"));
+	}
 	if (jnum(m, "files_per_second") > 0) {
 		printf(", %.0f files/s (", jnum(m, "files_per_second"));
 		print_bytes((uint64_t)jnum(m, "bytes_per_second"));
@@ -2204,8 +2210,10 @@ static void print_mirror(json_t *m)
 	       jint(m, "steps"), jint(m, "retries"), jint(m, "conflicts"),
 	       jint(m, "skipped"));
 	if (jint(rs, "compared"))
-		printf("  %-10s %lld compared, %lld uploaded, %lld removed\n",
-		       "resync", jint(rs, "compared"), jint(rs, "uploaded"),
+		printf("  %-10s %lld compared (%lld by content), %lld "
+		       "uploaded, %lld removed\n",
+		       "resync", jint(rs, "compared"),
+		       jint(rs, "content_compared"), jint(rs, "uploaded"),
 		       jint(rs, "removed"));
 }
 
@@ -2298,6 +2306,7 @@ static int cmd_mirror(int argc, char **argv)
 	const char *verb = optind < argc ? argv[optind++] : NULL;
 	const char *act = NULL;
 	double timeout = 0;
+	bool checksum = false;
 	struct conn c;
 	json_t *data = NULL, *args = NULL;
 	size_t k;
@@ -2316,6 +2325,11 @@ static int cmd_mirror(int argc, char **argv)
 			if (*end || !(timeout > 0))
 				usage_error("mirror: bad --timeout '%s'",
 					    argv[a]);
+			continue;
+		}
+		if (a < argc && !strcmp(argv[a], "--checksum") &&
+		    !strcmp(verb, "resync")) {
+			checksum = true;
 			continue;
 		}
 		if (a < argc && argv[a][0] == '-' && argv[a][1])
@@ -2384,8 +2398,11 @@ static int cmd_mirror(int argc, char **argv)
 			done = jint(json_object_get(m, "resync"), "done");
 			json_decref(m);
 		}
-		r = call(&c, act, json_pack("{s:s}", "name", argv[optind]),
-			 &data);
+		args = json_pack("{s:s}", "name", argv[optind]);
+		if (args && checksum)
+			json_object_set_new(args, "content", json_true());
+		r = call(&c, act, args, &data);
+		args = NULL;
 		if (r == EXIT_OK && done >= 0) {
 			signal(SIGINT, on_sigint);
 			r = mirror_wait(&c, argv[optind], done, timeout);
@@ -2456,7 +2473,7 @@ static const struct command {
 	{ "mirror", cmd_mirror,
 	  "mirror status [NAME] | mirror add NAME URL | mirror remove NAME | "
 	  "mirror retry|pause|resume NAME | mirror sync NAME [--timeout S] | "
-	  "mirror resync NAME [--timeout S]",
+	  "mirror resync NAME [--checksum] [--timeout S]",
 	  "the mirrors the journal is replayed to; sync waits until a mirror "
 	  "has every change made so far" },
 	{ "call", cmd_call, "call COMMAND [JSON-ARGS]",

@@ -926,7 +926,18 @@ static int cmd_mirror_resume(struct ctl *c, json_t *args, json_t **out,
 static int cmd_mirror_resync(struct ctl *c, json_t *args, json_t **out,
 			     char *err, size_t errlen)
 {
-	return mirror_act(c, args, out, err, errlen, MIRROR_RESYNC);
+	const char *name;
+	int content = 0, r;
+
+	if (unpack(args, err, errlen, "{s:s, s?:b}", "name", &name,
+		   "content", &content) < 0)
+		return -EINVAL;
+	if ((r = no_mirrors(c, err, errlen)) < 0)
+		return r;
+	*out = NULL;
+	return mirrors_act(c->p.fs->mirrors, name,
+			   content ? MIRROR_RESYNC_CONTENT : MIRROR_RESYNC,
+			   err, errlen);
 }
 
 /* Only in the table for help: run_request() streams watches itself. */
@@ -991,9 +1002,11 @@ const struct ctl_command ctl_commands[] = {
 	  "stop replaying to a mirror; its cursor holds the journal" },
 	{ "mirror.resume", cmd_mirror_resume, "{name: string}",
 	  "replay to a paused or stopped mirror again" },
-	{ "mirror.resync", cmd_mirror_resync, "{name: string}",
-	  "compare the whole tree with the mirror, upload what differs, "
-	  "remove what the backend lacks, then replay on" },
+	{ "mirror.resync", cmd_mirror_resync,
+	  "{name: string, content?: bool}",
+	  "compare the whole tree with the mirror (with content, each "
+	  "file's bytes too), upload what differs, remove what the backend "
+	  "lacks, then replay on" },
 	{ NULL },
 };
 

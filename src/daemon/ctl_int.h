@@ -116,6 +116,7 @@ struct ctl_cursor {
 	char name[65];
 	uint64_t acked;
 	uint64_t lag_records;
+	uint64_t lag_bytes;
 	double lag_seconds;
 };
 int ctl_cursors(struct ctl *c, struct ctl_cursor *out, size_t max);

@@ -399,9 +399,15 @@ int ctl_cursors(struct ctl *c, struct ctl_cursor *out, size_t max)
 		out[k].lag_records = st.newest_seq > ci[k].acked
 					     ? st.newest_seq - ci[k].acked
 					     : 0;
-		out[k].lag_seconds = out[k].lag_records
-					     ? journal_lag_seconds(j, ci[k].acked)
-					     : 0;
+		out[k].lag_seconds = 0;
+		out[k].lag_bytes = 0;
+		if (out[k].lag_records) {
+			struct journal_lag lag;
+
+			journal_lag(j, ci[k].acked, &lag);
+			out[k].lag_seconds = lag.seconds;
+			out[k].lag_bytes = lag.bytes;
+		}
 	}
 	return (int)n;
 }
@@ -414,10 +420,11 @@ json_t *ctl_cursors_json(struct ctl *c)
 
 	for (int k = 0; a && k < n; k++)
 		json_array_append_new(
-			a, json_pack("{s:s, s:I, s:I, s:f}", "name",
+			a, json_pack("{s:s, s:I, s:I, s:I, s:f}", "name",
 				     cur[k].name, "acked",
 				     (json_int_t)cur[k].acked, "lag_records",
 				     (json_int_t)cur[k].lag_records,
+				     "lag_bytes", (json_int_t)cur[k].lag_bytes,
 				     "lag_seconds", cur[k].lag_seconds));
 	return a;
 }

@@ -944,20 +944,6 @@ void journal_get_stats(struct journal *j, struct journal_stats *st)
 	pthread_mutex_unlock(&j->lock);
 }
 
-double journal_lag_seconds(struct journal *j, uint64_t seq)
-{
-	struct journal_iter *it;
-	struct journal_record r;
-	double lag = 0;
-
-	if (journal_iter_open(j, seq + 1, &it) < 0)
-		return 0;
-	if (journal_iter_next(it, &r) == 1)
-		lag = ((double)now_ns(CLOCK_REALTIME) - (double)r.time_ns) /
-		      1e9;
-	journal_iter_close(it);
-	return lag > 0 ? lag : 0;
-}
 
 /* ---- cursors and trimming -------------------------------------------- */
 
@@ -1164,6 +1150,7 @@ struct journal_iter {
 	size_t pos, len;  /* decoded up to pos of the len bytes in buf */
 	bool damaged;	  /* pos is in a damaged stretch */
 	uint64_t corrupt; /* damaged stretches skipped */
+	uint64_t rec_off; /* the segment offset of the record returned */
 	unsigned char buf[ITER_BUF];
 };
 
@@ -1299,7 +1286,17 @@ static void note_read(struct journal *j, uint64_t seq)
 		;
 }
 
+static int iter_next(struct journal_iter *it, struct journal_record *out,
+		     bool peek);
+
 int journal_iter_next(struct journal_iter *it, struct journal_record *out)
+{
+	return iter_next(it, out, false);
+}
+
+/* With peek, the record is not handed to a reader: it may coalesce. */
+static int iter_next(struct journal_iter *it, struct journal_record *out,
+		     bool peek)
 {
 	bool last;
 	ssize_t r;
@@ -1322,8 +1319,10 @@ int journal_iter_next(struct journal_iter *it, struct journal_record *out)
 				it->damaged = false;
 				if (out->seq < it->next_seq)
 					continue;
+				it->rec_off = it->buf_off + it->pos - (size_t)n;
 				it->next_seq = out->seq + 1;
-				note_read(it->j, out->seq);
+				if (!peek)
+					note_read(it->j, out->seq);
 				return 1;
 			}
 			if (n != -EAGAIN) {
@@ -1346,4 +1345,33 @@ int journal_iter_next(struct journal_iter *it, struct journal_record *out)
 		close(it->fd);
 		it->fd = -1;
 	}
+}
+
+void journal_lag(struct journal *j, uint64_t seq, struct journal_lag *out)
+{
+	struct journal_iter *it;
+	struct journal_record r;
+
+	out->seconds = 0;
+	out->bytes = 0;
+	if (journal_iter_open(j, seq + 1, &it) < 0)
+		return;
+	if (iter_next(it, &r, true) == 1) {
+		out->seconds = ((double)now_ns(CLOCK_REALTIME) -
+				(double)r.time_ns) / 1e9;
+		if (out->seconds < 0)
+			out->seconds = 0;
+		pthread_mutex_lock(&j->lock);
+		for (size_t i = 0; i < j->nseg; i++) {
+			const struct segment *sg = &j->segs[i];
+
+			if (sg->first_seq > it->seg_first)
+				out->bytes += sg->bytes;
+			else if (sg->first_seq == it->seg_first &&
+				 sg->bytes > it->rec_off)
+				out->bytes += sg->bytes - it->rec_off;
+		}
+		pthread_mutex_unlock(&j->lock);
+	}
+	journal_iter_close(it);
 }

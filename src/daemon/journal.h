@@ -260,9 +260,16 @@ bool journal_has_cursors(struct journal *j);
 void journal_get_stats(struct journal *j, struct journal_stats *st);
 
 /*
- * How long ago (seconds, CLOCK_REALTIME) the first record after seq was
- * made: how far behind a consumer that has done seq is; 0 if none.
+ * How far behind a consumer that has done seq is: how long ago
+ * (seconds, CLOCK_REALTIME) the first record after seq was made, and
+ * how many bytes of records the journal holds from that one on; both 0
+ * when there is none.  Reads the journal up to that record; hands
+ * nothing to a reader (coalescing goes on).
  */
-double journal_lag_seconds(struct journal *j, uint64_t seq);
+struct journal_lag {
+	double seconds;
+	uint64_t bytes;
+};
+void journal_lag(struct journal *j, uint64_t seq, struct journal_lag *out);
 
 #endif

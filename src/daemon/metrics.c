@@ -197,6 +197,9 @@ static void mirror_metrics(struct evbuffer *out, struct ctl *c)
 	mirror_series(out, all, "cachefs_mirror_lag_records", "gauge",
 		      "journal records a mirror has not replayed yet",
 		      "lag_records");
+	mirror_series(out, all, "cachefs_mirror_lag_bytes", "gauge",
+		      "bytes of journal records a mirror has not replayed yet",
+		      "lag_bytes");
 	mirror_series(out, all, "cachefs_mirror_files_total", "counter",
 		      "files uploaded to a mirror", "files");
 	mirror_series(out, all, "cachefs_mirror_bytes_total", "counter",
@@ -263,6 +266,13 @@ static void journal_metrics(struct evbuffer *out, struct ctl *c)
 				    "cachefs_journal_cursor_lag_records"
 				    "{cursor=\"%s\"} %" PRIu64 "\n",
 				    cur[k].name, cur[k].lag_records);
+	head(out, "cachefs_journal_cursor_lag_bytes", "gauge",
+	     "bytes of journal records a cursor has not acked");
+	for (int k = 0; k < n; k++)
+		evbuffer_add_printf(out,
+				    "cachefs_journal_cursor_lag_bytes"
+				    "{cursor=\"%s\"} %" PRIu64 "\n",
+				    cur[k].name, cur[k].lag_bytes);
 	head(out, "cachefs_journal_cursor_lag_seconds", "gauge",
 	     "age of the oldest record a cursor has not acked");
 	for (int k = 0; k < n; k++)

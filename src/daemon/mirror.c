@@ -70,6 +70,7 @@ enum step_kind {
 	STEP_RMDIR,
 	STEP_RENAME,
 	STEP_SETATTR,
+	STEP_VERIFY, /* resync: compare a file's content with the remote's */
 };
 
 static const char *const step_names[] = {
@@ -77,6 +78,7 @@ static const char *const step_names[] = {
 	[STEP_SYMLINK] = "symlink", [STEP_LINK] = "link",
 	[STEP_REMOVE] = "remove",   [STEP_RMDIR] = "rmdir",
 	[STEP_RENAME] = "rename",   [STEP_SETATTR] = "setattr",
+	[STEP_VERIFY] = "compare",
 };
 
 struct rec;
@@ -87,8 +89,10 @@ struct step {
 	enum step_kind kind;
 	char *path, *path2;
 	bool dir;
-	int fd; /* PUT: the backend file, read by the target */
+	int fd; /* PUT, VERIFY: the backend file */
 	uint64_t size;
+	uint64_t got;  /* VERIFY: bytes of the remote's compared */
+	bool differs;  /* VERIFY: a byte differed, or the remote's is longer */
 	struct timespec ctime; /* PUT: the file's, as fd was opened */
 	struct mirror_attr attr;
 	char *target; /* SYMLINK */
@@ -191,6 +195,7 @@ struct mirror {
 	struct rentry *remote;	/* resync: the listing being compared */
 	struct rec *resync_rec; /* resync: what its steps count under */
 	bool listing;		/* resync: a list() is in flight */
+	bool resync_content;	/* resync: files compared byte for byte */
 
 	/* shared: protected by lock */
 	pthread_mutex_t lock;
@@ -201,12 +206,14 @@ struct mirror {
 	uint64_t conflicts, steps_done, bytes_done, files_done, retries;
 	uint64_t skipped;	/* records the remote cannot represent */
 	uint64_t resync_files, resync_uploaded, resync_removed;
+	uint64_t resync_checked; /* files whose content was compared */
 	uint64_t resyncs;	/* done, since the mount */
 	struct {
 		uint64_t ns, files, bytes;
 	} rate[RATE_SAMPLES];	/* each second; rate_next is the oldest */
 	unsigned rate_next;
 	bool req_retry, req_pause, req_resume, req_resync, req_stop;
+	bool req_content; /* with req_resync: compare content too */
 };
 
 struct mirrors {
@@ -642,7 +649,7 @@ static int flush_dirty(struct mirror *m)
 static void pump(struct mirror *m);
 static void pop_frame(struct mirror *m);
 static void free_remote(struct mirror *m);
-static bool resync_marked(struct mirror *m);
+static bool resync_marked(struct mirror *m, bool *content);
 static void stream_fail(struct mirror *m, int err, const char *what,
 			const char *msg);
 static void stream_stop(struct mirror *m, int err, const char *what,
@@ -821,6 +828,39 @@ static void hw_note(struct mirror *m, uint64_t seq)
 			    m->name, seq);
 }
 
+static void resync_count(struct mirror *m, uint64_t *counter);
+static void resync_put(struct mirror *m, const char *path);
+
+/* VERIFY: bytes of the remote's copy, against the backend's. */
+static int verify_data(void *arg, uint64_t off, const void *buf, size_t len)
+{
+	struct step *s = arg;
+	const unsigned char *want = buf;
+	unsigned char mine[16384];
+	size_t done = 0;
+	ssize_t n;
+
+	if (off > s->size || len > s->size - off) {
+		s->differs = true; /* longer on the remote */
+		return 1;
+	}
+	while (done < len) {
+		size_t k = len - done < sizeof(mine) ? len - done
+						     : sizeof(mine);
+
+		n = pread(s->fd, mine, k, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || memcmp(mine, want + done, (size_t)n)) {
+			s->differs = true;
+			return 1;
+		}
+		done += (size_t)n;
+	}
+	s->got += len;
+	return 0;
+}
+
 static void step_done(void *arg, int err, const char *msg)
 {
 	struct step *s = arg;
@@ -849,6 +889,15 @@ static void step_done(void *arg, int err, const char *msg)
 
 		if (f)
 			enqueue_front(m, s->rec, f);
+		err = 0;
+	}
+	if (s->kind == STEP_VERIFY && (err == 0 || err == -ENOENT)) {
+		resync_count(m, &m->resync_checked);
+		if (err || s->differs || s->got != s->size) {
+			log_info("mirror %s: resync: %s differs", m->name,
+				 s->path);
+			resync_put(m, s->path);
+		}
 		err = 0;
 	}
 	if (err == -ENOENT && (s->kind == STEP_RENAME || s->kind == STEP_LINK)) {
@@ -926,6 +975,9 @@ static void step_start(struct mirror *m, struct step *s)
 	case STEP_SETATTR:
 		o->setattr(t, s->path, &s->attr, step_done, s);
 		break;
+	case STEP_VERIFY:
+		o->read(t, s->path, verify_data, step_done, s);
+		break;
 	}
 }
 
@@ -952,7 +1004,7 @@ static int read_record(struct mirror *m)
 
 static void resync_next(struct mirror *m);
 
-static int resync_request(struct mirror *m);
+static int resync_request(struct mirror *m, bool content);
 
 /*
  * The first queued step that may start: related to no step in flight,
@@ -1012,7 +1064,7 @@ static void pump(struct mirror *m)
 					continue;
 			}
 			if (n == -ESPIPE) {
-				resync_request(m);
+				resync_request(m, false);
 				stream_fail(m, n, "journal",
 					    "records this mirror had not "
 					    "replayed are gone: resyncing");
@@ -1163,6 +1215,7 @@ static void connected(void *arg, int err, const char *msg)
 {
 	struct mirror *m = arg;
 	uint64_t from;
+	bool content;
 	int r;
 
 	if (err < 0) {
@@ -1177,7 +1230,7 @@ static void connected(void *arg, int err, const char *msg)
 	pthread_mutex_lock(&m->lock);
 	from = m->acked + 1;
 	pthread_mutex_unlock(&m->lock);
-	if (resync_marked(m)) {
+	if (resync_marked(m, &content)) {
 		resync_start(m);
 		return;
 	}
@@ -1231,28 +1284,43 @@ static void mark_path(struct mirror *m, char *buf, size_t len)
 		 changes_dir(m->ms->fs->changes), m->name);
 }
 
-static bool resync_marked(struct mirror *m)
-{
-	char path[PATH_MAX];
+#define MARK_CONTENT "content\n" /* the mark's text: compare content */
 
+/* Whether a resync is marked; *content whether it compares content. */
+static bool resync_marked(struct mirror *m, bool *content)
+{
+	char path[PATH_MAX], text[sizeof(MARK_CONTENT)] = "";
+	ssize_t n;
+	int fd;
+
+	*content = false;
 	mark_path(m, path, sizeof(path));
-	return access(path, F_OK) == 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, text, sizeof(text) - 1);
+	*content = n > 0 && !strcmp(text, MARK_CONTENT);
+	close(fd);
+	return true;
 }
 
-static int resync_mark(struct mirror *m, bool on)
+static int resync_mark(struct mirror *m, bool on, bool content)
 {
 	char path[PATH_MAX];
-	int fd;
+	ssize_t want = content ? (ssize_t)strlen(MARK_CONTENT) : 0;
+	int fd, r = 0;
 
 	mark_path(m, path, sizeof(path));
 	if (!on)
 		return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	fsync(fd);
+	if ((want && write(fd, MARK_CONTENT, (size_t)want) != want) ||
+	    fsync(fd) < 0)
+		r = errno ? -errno : -EIO;
 	close(fd);
-	return 0;
+	return r;
 }
 
 static bool push_frame(struct mirror *m, int kind, const char *path,
@@ -1339,6 +1407,26 @@ static void resync_put(struct mirror *m, const char *path)
 	}
 }
 
+/* Compare the content of the file at path with the remote's. */
+static void resync_verify(struct mirror *m, const char *path)
+{
+	struct step *s;
+	struct stat st;
+	int fd = openat(m->ms->root_fd, path + 1,
+			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return; /* gone meanwhile: its record will say */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    !(s = step_new(m, STEP_VERIFY, path, NULL))) {
+		close(fd);
+		return;
+	}
+	s->fd = fd;
+	s->size = (uint64_t)st.st_size;
+	resync_enqueue(m, s);
+}
+
 static bool same_time(const struct timespec *a, const struct timespec *b)
 {
 	return a->tv_sec == b->tv_sec; /* SFTP keeps whole seconds */
@@ -1395,8 +1483,11 @@ static void resync_entry(struct mirror *m, struct frame *f, int dfd,
 	}
 	if (e && e->size == (uint64_t)st.st_size &&
 	    (want == 'l' || (e->attr.mode == (st.st_mode & 07777) &&
-			     same_time(&e->attr.mtime, &st.st_mtim))))
+			     same_time(&e->attr.mtime, &st.st_mtim)))) {
+		if (want == 'f' && m->resync_content)
+			resync_verify(m, path);
 		return;
+	}
 	resync_put(m, path);
 }
 
@@ -1502,15 +1593,16 @@ static void resync_done(struct mirror *m)
 	m->resync_rec->pending--; /* its own hold */
 	m->resync_rec = NULL;
 	advance(m);
-	r = resync_mark(m, false);
+	r = resync_mark(m, false, false);
 	if (r < 0)
 		log_error_errno(r, "mirror %s: resync mark", m->name);
 	pthread_mutex_lock(&m->lock);
 	m->resyncs++;
-	log_notice("mirror %s: resync done: %" PRIu64 " entries compared, %"
-		   PRIu64 " uploaded, %" PRIu64 " removed",
-		   m->name, m->resync_files, m->resync_uploaded,
-		   m->resync_removed);
+	log_notice("mirror %s: resync done: %" PRIu64 " entries compared (%"
+		   PRIu64 " by content), %" PRIu64 " uploaded, %" PRIu64
+		   " removed",
+		   m->name, m->resync_files, m->resync_checked,
+		   m->resync_uploaded, m->resync_removed);
 	pthread_mutex_unlock(&m->lock);
 	event_base_once(m->base, -1, EV_TIMEOUT, resync_replay, m, &now);
 }
@@ -1559,10 +1651,10 @@ static void resync_next(struct mirror *m)
  * A resync from now on (also after a restart): marked on disk, and the
  * cursor moved to the newest record, where replay goes on after it.
  */
-static int resync_request(struct mirror *m)
+static int resync_request(struct mirror *m, bool content)
 {
 	struct journal_stats js;
-	int r = resync_mark(m, true);
+	int r = resync_mark(m, true, content);
 
 	if (r < 0)
 		return log_error_errno(r, "mirror %s: resync mark", m->name);
@@ -1577,7 +1669,7 @@ static int resync_request(struct mirror *m)
 static void resync_start(struct mirror *m)
 {
 	struct journal_stats st;
-	bool again = resync_marked(m);
+	bool content, again = resync_marked(m, &content);
 	int r;
 
 	journal_get_stats(journal_of(m), &st);
@@ -1586,7 +1678,7 @@ static void resync_start(struct mirror *m)
 		pthread_mutex_lock(&m->lock);
 		m->acked = st.newest_seq;
 		pthread_mutex_unlock(&m->lock);
-		r = resync_mark(m, true);
+		r = resync_mark(m, true, false);
 		if (r < 0) {
 			stream_fail(m, r, "resync", "cannot mark it on disk");
 			return;
@@ -1595,10 +1687,14 @@ static void resync_start(struct mirror *m)
 	}
 	pthread_mutex_lock(&m->lock);
 	m->resync_files = m->resync_uploaded = m->resync_removed = 0;
+	m->resync_checked = 0;
 	m->state = MS_RESYNCING;
 	m->req_resync = false;
 	pthread_mutex_unlock(&m->lock);
-	log_notice("mirror %s: a resync of the whole tree%s", m->name,
+	/* a target that cannot read back compares by size and mtime */
+	m->resync_content = content && m->ops->read;
+	log_notice("mirror %s: a resync of the whole tree%s%s", m->name,
+		   m->resync_content ? ", comparing content" : "",
 		   again ? " (new, after a gap, or cut short before)" : "");
 	m->next_seq = m->acked_saved + 1;
 	m->resync_rec = rec_new(m, m->acked_saved);
@@ -1711,7 +1807,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct mirror *m = arg;
-	bool retry, pause, resume, resync, stop;
+	bool retry, pause, resume, resync, content, stop;
 	enum mirror_state st;
 
 	(void)fd;
@@ -1721,6 +1817,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	pause = m->req_pause;
 	resume = m->req_resume;
 	resync = m->req_resync;
+	content = m->req_content;
+	m->req_content = false;
 	stop = m->req_stop;
 	m->req_retry = m->req_pause = m->req_resume = false;
 	st = m->state;
@@ -1737,7 +1835,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (resync)
-		resync_request(m);
+		resync_request(m, content);
 	if ((resume && st == MS_PAUSED) || retry || resync ||
 	    (resume && st == MS_STOPPED)) {
 		if (resume)
@@ -1879,7 +1977,7 @@ static int mirror_make(struct mirrors *ms, const char *name, const char *url,
 		r = journal_cursor_set(journal_of(m), m->cursor, acked);
 		/* a new mirror starts with the whole tree */
 		if (r == 0)
-			r = resync_mark(m, true);
+			r = resync_mark(m, true, false);
 	}
 	if (r < 0) {
 		snprintf(err, errlen, "mirror %s: its journal cursor: %s", name,
@@ -2130,7 +2228,7 @@ int mirrors_add(struct mirrors *ms, const char *name, const char *url,
 		if (r < 0) {
 			ms->n--;
 			journal_cursor_remove(journal_of(m), m->cursor);
-			resync_mark(m, false);
+			resync_mark(m, false, false);
 			mirror_free(m);
 		} else {
 			log_notice("mirror %s added: %s", name, url);
@@ -2165,7 +2263,7 @@ int mirrors_remove(struct mirrors *ms, const char *name, char *err,
 	ms->m[k] = ms->m[--ms->n];
 	runtime = m->runtime;
 	snprintf(cursor, sizeof(cursor), "%s", m->cursor);
-	resync_mark(m, false);
+	resync_mark(m, false, false);
 	hw_path(m, hw, sizeof(hw));
 	mirror_free(m); /* stops it */
 	unlink(hw);
@@ -2206,7 +2304,9 @@ int mirrors_act(struct mirrors *ms, const char *name, enum mirror_action a,
 		m->req_resume = true;
 		break;
 	case MIRROR_RESYNC:
+	case MIRROR_RESYNC_CONTENT:
 		m->req_resync = true;
+		m->req_content = a == MIRROR_RESYNC_CONTENT;
 		break;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -2235,26 +2335,28 @@ static void do_rates(struct mirror *m, double *files, double *bytes)
 
 static json_t *mirror_json(struct mirror *m, const struct journal_stats *js)
 {
+	struct journal_lag jl = { 0, 0 };
 	uint64_t acked, lag;
-	double secs, files_s, bytes_s;
+	double files_s, bytes_s;
 	json_t *j;
 
 	pthread_mutex_lock(&m->lock);
 	acked = m->acked;
 	pthread_mutex_unlock(&m->lock);
 	lag = js->newest_seq > acked ? js->newest_seq - acked : 0;
-	/* reads the journal: outside the lock */
-	secs = lag ? journal_lag_seconds(journal_of(m), acked) : 0;
+	if (lag) /* reads the journal: outside the lock */
+		journal_lag(journal_of(m), acked, &jl);
 	pthread_mutex_lock(&m->lock);
 	do_rates(m, &files_s, &bytes_s);
-	j = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I, s:f, s:I, s:I, s:I,"
-		      " s:f, s:f, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}",
+	j = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:f, s:I, s:I, s:I,"
+		      " s:f, s:f, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}",
 		      "name", m->name, "url", m->url, "state",
 		      m->state == MS_OK && lag ? "catching up"
 					       : state_names[m->state],
 		      "error", m->error[0] ? m->error : NULL, "acked",
 		      (json_int_t)acked, "lag_records", (json_int_t)lag,
-		      "lag_seconds", secs, "failing_since",
+		      "lag_bytes", (json_int_t)jl.bytes, "lag_seconds",
+		      jl.seconds, "failing_since",
 		      (json_int_t)(m->failing_since_ns / 1000000000u), "files",
 		      (json_int_t)m->files_done, "bytes",
 		      (json_int_t)m->bytes_done, "files_per_second", files_s,
@@ -2266,7 +2368,8 @@ static json_t *mirror_json(struct mirror *m, const struct journal_stats *js)
 		      (json_int_t)m->resyncs, "compared",
 		      (json_int_t)m->resync_files, "uploaded",
 		      (json_int_t)m->resync_uploaded, "removed",
-		      (json_int_t)m->resync_removed);
+		      (json_int_t)m->resync_removed, "content_compared",
+		      (json_int_t)m->resync_checked);
 	pthread_mutex_unlock(&m->lock);
 	return j;
 }

@@ -43,6 +43,7 @@ enum mirror_action {
 	MIRROR_PAUSE,  /* stop replaying (the cursor holds the journal) */
 	MIRROR_RESUME,
 	MIRROR_RESYNC, /* compare the whole tree, then go on replaying */
+	MIRROR_RESYNC_CONTENT, /* ... the files' content too */
 };
 int mirrors_act(struct mirrors *ms, const char *name, enum mirror_action a,
 		char *err, size_t errlen);

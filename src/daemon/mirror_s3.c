@@ -111,6 +111,8 @@ struct req {
 	struct curl_slist *headers;
 	char sha[SHA256_HEX];
 	bool may_fail_late; /* an error may come with 200 */
+	bool stream;	    /* a GET's body goes to its step's data() */
+	uint64_t got;	    /* ... so far */
 	unsigned idx;	    /* the step's item or part */
 	unsigned tries;
 	struct event *retry; /* sends it again */
@@ -138,6 +140,8 @@ struct step {
 	void (*deliver)(struct step *s); /* when queued: else complete */
 	mirror_done_fn done;
 	mirror_entry_fn each;
+	mirror_data_fn data; /* read */
+	bool stop;	     /* read: data() had enough */
 	void *arg;
 	int err;
 	char msg[MSG_MAX];
@@ -953,6 +957,24 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* A GET's body, as it comes; an error's is kept for answer_error(). */
+static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct req *r = arg;
+	size_t n = size * nmemb;
+	long status = 0;
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 300 || !r->s)
+		return on_write(p, size, nmemb, arg);
+	if (r->s->stop || r->s->data(r->s->arg, r->got, p, n)) {
+		r->s->stop = true;
+		return 0; /* ends the transfer */
+	}
+	r->got += n;
+	return n;
+}
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
 	struct req *r = arg;
@@ -1205,7 +1227,8 @@ static int req_start(struct req *r)
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, STALL_S);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION,
+			 r->stream ? on_data : on_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
@@ -1706,6 +1729,38 @@ static void s3_rmdir(struct mirror_target *t, const char *path,
 		     mirror_done_fn done, void *arg)
 {
 	remove_key(step_new(t, done, arg), dir_key(t, path));
+}
+
+/* ---- read ------------------------------------------------------------ */
+
+static void read_done(struct req *r, int err)
+{
+	if (r->s->stop) /* data() stopped it: not a failure */
+		err = 0;
+	last_done(r, err);
+}
+
+/* A GET, its body streamed to each(). */
+static void s3_read(struct mirror_target *t, const char *path,
+		    mirror_data_fn each, mirror_done_fn done, void *arg)
+{
+	struct step *s = step_new(t, done, arg);
+	struct req *r;
+
+	s->data = each;
+	s->key = file_key(t, path);
+	if (!s->key) {
+		step_oom(s);
+		return;
+	}
+	if (!path[1]) {
+		step_fail(s, -ENOENT, "the bucket's root is not a file");
+		return;
+	}
+	r = req_new(t, s, "GET", s->key, NULL, read_done);
+	if (r)
+		r->stream = true;
+	submit(s, r, 0);
 }
 
 /* ---- listings -------------------------------------------------------- */
@@ -2697,4 +2752,5 @@ const struct mirror_target_ops mirror_s3_ops = {
 	.rename = s3_rename,
 	.setattr = s3_setattr,
 	.list = s3_list,
+	.read = s3_read,
 };

@@ -88,6 +88,7 @@ enum {
 	FXP_VERSION = 2,
 	FXP_OPEN = 3,
 	FXP_CLOSE = 4,
+	FXP_READ = 5,
 	FXP_WRITE = 6,
 	FXP_LSTAT = 7,
 	FXP_SETSTAT = 9,
@@ -100,6 +101,7 @@ enum {
 	FXP_SYMLINK = 20,
 	FXP_STATUS = 101,
 	FXP_HANDLE = 102,
+	FXP_DATA = 103,
 	FXP_NAME = 104,
 	FXP_ATTRS = 105,
 	FXP_EXTENDED = 200,
@@ -124,6 +126,7 @@ enum {
 #define ATTR_ACMODTIME 0x8U
 #define ATTR_EXTENDED 0x80000000U
 
+#define OPEN_READ 0x01U
 #define OPEN_WRITE 0x02U
 #define OPEN_CREAT 0x08U
 #define OPEN_TRUNC 0x10U
@@ -146,6 +149,8 @@ struct slot {
 	uint32_t id;
 	uint32_t next_free;
 	uint32_t wbytes; /* a WRITE's data, in t->wbytes until answered */
+	uint64_t off;	 /* a READ's range */
+	uint32_t len;
 };
 
 /* One step in flight (or over, waiting for its completion). */
@@ -170,6 +175,11 @@ struct step {
 	/* list */
 	mirror_entry_fn each;
 	bool stop;
+	/* read */
+	mirror_data_fn data;
+	uint64_t roff; /* the next READ's offset */
+	unsigned reads; /* READs not answered */
+	bool eof;
 	/* connect: how much of the root is made */
 	size_t made;
 	char buf[]; /* the paths */
@@ -187,6 +197,8 @@ struct reply {
 	uint32_t code;	     /* STATUS's, FX_OK for any other type */
 	char text[TEXT_MAX]; /* STATUS's message, one line */
 	const char *what;
+	uint64_t off; /* of a READ: the range asked for */
+	uint32_t len;
 	struct dec d; /* the rest */
 };
 
@@ -597,8 +609,8 @@ static void stall_arm(struct sftp *t)
  * Sends the request built for s, its reply to go to fn; what names it in
  * messages, wbytes is a WRITE's data.  On failure, s fails.
  */
-static int req_send(struct sftp *t, struct step *s, reply_fn fn,
-		    const char *what, uint32_t wbytes)
+static int req_send_slot(struct sftp *t, struct step *s, reply_fn fn,
+			 const char *what, uint32_t wbytes, struct slot **out)
 {
 	struct slot *sl;
 	uint32_t index;
@@ -620,12 +632,22 @@ static int req_send(struct sftp *t, struct step *s, reply_fn fn,
 	sl->fn = fn;
 	sl->what = what;
 	sl->wbytes = wbytes;
+	sl->off = 0;
+	sl->len = 0;
 	s->pending++;
 	t->wbytes += wbytes;
 	if (!t->outstanding++)
 		stall_arm(t);
 	kick(t);
+	if (out)
+		*out = sl;
 	return 0;
+}
+
+static int req_send(struct sftp *t, struct step *s, reply_fn fn,
+		    const char *what, uint32_t wbytes)
+{
+	return req_send_slot(t, s, fn, what, wbytes, NULL);
 }
 
 /* A request on one path, the whole of it. */
@@ -848,6 +870,8 @@ static int handle_reply(struct sftp *t, const unsigned char *p, size_t len)
 	if (!--t->outstanding)
 		event_del(t->stall);
 	r.what = sl.what;
+	r.off = sl.off;
+	r.len = sl.len;
 	if (r.type == FXP_STATUS)
 		dec_status(&r);
 	sl.fn(t, sl.s, &r);
@@ -1893,6 +1917,105 @@ static void sftp_list(struct mirror_target *mt, const char *dir,
 		settle(t, s);
 }
 
+/* ---- read ----------------------------------------------------------- */
+
+#define READS_IN_FLIGHT 8 /* of READ_CHUNK, for one file */
+
+static void get_read(struct sftp *t, struct step *s, const struct reply *r);
+
+static void get_closed(struct sftp *t, struct step *s, const struct reply *r)
+{
+	reply_err(s, r, s->path);
+	settle(t, s);
+}
+
+/* Ask for len bytes at off. */
+static int get_ask(struct sftp *t, struct step *s, uint64_t off, uint32_t len)
+{
+	struct slot *sl;
+
+	req_begin(t, FXP_READ);
+	pkt_str(t, s->handle, s->handle_len);
+	pkt_u64(t, off);
+	pkt_u32(t, len);
+	if (req_send_slot(t, s, get_read, "read", 0, &sl) < 0)
+		return -1;
+	sl->off = off;
+	sl->len = len;
+	s->reads++;
+	return 0;
+}
+
+/* More READs up to the window, or, all answered, the CLOSE. */
+static void get_more(struct sftp *t, struct step *s)
+{
+	while (!s->err && !s->stop && !s->eof && s->reads < READS_IN_FLIGHT) {
+		if (get_ask(t, s, s->roff, READ_CHUNK) < 0)
+			break;
+		s->roff += READ_CHUNK;
+	}
+	if (s->reads)
+		return;
+	if (req_handle(t, s, FXP_CLOSE, get_closed, "close") < 0)
+		settle(t, s);
+}
+
+/*
+ * A READ's answer: its bytes, at the offset it asked for (replies may
+ * come in any order), or EOF.  A short answer before the end is asked
+ * again for the rest.
+ */
+static void get_read(struct sftp *t, struct step *s, const struct reply *r)
+{
+	struct dec d = r->d;
+	const char *p;
+	uint32_t n;
+
+	s->reads--;
+	if (r->type == FXP_DATA) {
+		p = dec_str(&d, &n);
+		if (!p || d.bad || n > r->len) {
+			fail(s, -EIO, "sftp read %s: bad reply", s->path);
+		} else if (n && !s->stop && !s->err) {
+			s->stop = s->data(s->arg, r->off, p, n) != 0;
+			if (t->dead)
+				return;
+			if (n < r->len && !s->eof && !s->stop)
+				get_ask(t, s, r->off + n, r->len - n);
+		}
+	} else if (r->code == FX_EOF) {
+		s->eof = true;
+	} else {
+		reply_err(s, r, s->path);
+	}
+	get_more(t, s);
+}
+
+static void get_opened(struct sftp *t, struct step *s, const struct reply *r)
+{
+	if (take_handle(s, r) < 0)
+		settle(t, s);
+	else
+		get_more(t, s);
+}
+
+static void sftp_read(struct mirror_target *mt, const char *path,
+		      mirror_data_fn each, mirror_done_fn done, void *arg)
+{
+	struct sftp *t = sftp_of(mt);
+	struct step *s = start(t, done, arg, path, NULL, false, false);
+
+	if (!s)
+		return;
+	s->data = each;
+	req_begin(t, FXP_OPEN);
+	pkt_cstr(t, s->path);
+	pkt_u32(t, OPEN_READ);
+	pkt_u32(t, 0); /* no attributes */
+	if (req_send(t, s, get_opened, "open", 0) < 0)
+		settle(t, s);
+}
+
 /* ---- the target ----------------------------------------------------- */
 
 static unsigned sftp_depth(struct mirror_target *mt)
@@ -2172,4 +2295,5 @@ const struct mirror_target_ops mirror_sftp_ops = {
 	.rename = sftp_rename,
 	.setattr = sftp_setattr,
 	.list = sftp_list,
+	.read = sftp_read,
 };

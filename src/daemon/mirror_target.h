@@ -70,6 +70,9 @@ struct mirror_entry {
 };
 /* Called for each entry; a non-zero return stops the listing. */
 typedef int (*mirror_entry_fn)(void *arg, const struct mirror_entry *e);
+/* Called with bytes of a remote file; a non-zero return stops reading. */
+typedef int (*mirror_data_fn)(void *arg, uint64_t off, const void *buf,
+			      size_t len);
 
 struct mirror_target_ops {
 	const char *scheme; /* "sftp", "s3" */
@@ -146,6 +149,15 @@ struct mirror_target_ops {
 	 */
 	void (*list)(struct mirror_target *t, const char *dir,
 		     mirror_entry_fn each, mirror_done_fn done, void *arg);
+	/*
+	 * Read the regular file at path, for a resync that compares
+	 * content: each(arg, off, buf, len) for every byte of it, each byte
+	 * once, in any order, then done, also when each() stopped it.
+	 * -ENOENT when path is not there (or is not a file).  NULL: the
+	 * target cannot, and resyncs compare by size and mtime only.
+	 */
+	void (*read)(struct mirror_target *t, const char *path,
+		     mirror_data_fn each, mirror_done_fn done, void *arg);
 };
 
 extern const struct mirror_target_ops mirror_sftp_ops;

@@ -116,6 +116,8 @@ grep -q " mkdir /ex$" "$CFS_TMP/ex.out" || cfs_fail "the example missed the mkdi
 # it acked what it printed: a second run starts after it
 cfs_wait_for sh -c "'$CACHEFSCTL' -m '$M' cursor list --json | grep -q '\"lag_records\": *0'" ||
 	cfs_fail "the example did not ack"
+CTL cursor list --json | jq -e '.cursors[] | select(.name == "ex") | .lag_bytes == 0' >/dev/null ||
+	cfs_fail "a cursor with nothing behind lags in bytes"
 kill "$ex"
 wait "$ex" 2>/dev/null
 rmdir "$M/ex2"

@@ -120,6 +120,9 @@ echo "ok: after an SFTP outage of ${OUTAGE}s and an S3 restart both converge"
 CTL mirror pause s3 >/dev/null
 storm kill 4 >/dev/null
 [ "$(mirror_field s3 lag_records)" -gt 100 ] || cfs_fail "no lag to kill in"
+# the records behind take journal bytes: at least their header each
+[ "$(mirror_field s3 lag_bytes)" -gt "$(($(mirror_field s3 lag_records) * 16))" ] ||
+	cfs_fail "lag in bytes: $(mirror_field s3 lag_bytes) for $(mirror_field s3 lag_records) records"
 CTL mirror resume s3 >/dev/null
 cfs_wait_for sh -c "'$CACHEFSCTL' -m '$M' mirror status s3 --json | grep -q '\"files\": *[1-9]'" ||
 	cfs_fail "s3 did not start replaying"
@@ -143,6 +146,29 @@ CTL mirror resync ssh --timeout 60 >/dev/null || cfs_fail "resync failed"
 [ ! -e "$SFTP_ROOT/stray" ] || cfs_fail "resync left a file the backend lacks"
 converged
 echo "ok: a change behind cachefs is counted, and a resync repairs it"
+
+# --- content changed behind cachefs, same size and mtime: --checksum -------
+f=$SFTP_ROOT/pre/deep/er/big
+t=$(stat -c %Y "$f")
+printf y | dd of="$f" bs=1 seek=100 conv=notrunc status=none
+touch -d "@$t" "$f"
+$PY "$TESTDIR/mirror_compare.py" --tamper "$S3_ENDPOINT" mirror site/pre/deep/er/big \
+	"$S3_KEY" "$S3_SECRET" || cfs_fail "could not change the S3 copy"
+for m in ssh s3; do
+	CTL mirror resync "$m" --timeout 60 >/dev/null || cfs_fail "resync $m failed"
+done
+$PY "$TESTDIR/mirror_compare.py" "$B" dir "$SFTP_ROOT" 2>/dev/null &&
+	cfs_fail "a resync by size and mtime saw the changed content"
+for m in ssh s3; do
+	CTL mirror resync "$m" --checksum --timeout 60 >/dev/null ||
+		cfs_fail "resync --checksum $m failed"
+	rs=$(CTL mirror status "$m" --json | jq -c '.mirrors[0].resync')
+	[ "$(jq .content_compared <<<"$rs")" -ge 3 ] &&
+		[ "$(jq .uploaded <<<"$rs")" -eq 1 ] ||
+		cfs_fail "resync --checksum of $m: $rs"
+done
+converged
+echo "ok: content changed behind cachefs, same size and mtime: resync --checksum finds it"
 
 # --- wrong host key, wrong S3 secret: a clear error -------------------------
 sed "s/aws_secret_access_key = .*/aws_secret_access_key = wrong/" \

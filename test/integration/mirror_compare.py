@@ -3,6 +3,7 @@
 
   mirror_compare.py BACKEND dir DIR
   mirror_compare.py BACKEND s3 ENDPOINT BUCKET PREFIX KEY SECRET [REGION]
+  mirror_compare.py --tamper ENDPOINT BUCKET OBJECT KEY SECRET [REGION]
 
 Every file, directory and symlink of BACKEND must be on the mirror with
 the same content (symlinks: target), mode and mtime (to the second), and
@@ -14,6 +15,10 @@ S3 layout (cachefs(8), MIRRORS): PREFIX/path for files, PREFIX/path/ for
 directories, metadata x-amz-meta-mode (octal) and x-amz-meta-mtime
 (SECONDS.NANOSECONDS), symlinks with x-amz-meta-cachefs-type: symlink and
 the target as body.  Requests are signed with AWS Signature Version 4.
+
+--tamper changes one byte of an object on the S3 server, keeping its
+size and metadata: a change behind cachefs that only a resync comparing
+content finds.
 """
 import datetime
 import hashlib
@@ -56,7 +61,7 @@ class S3:
         self.bucket, self.key, self.secret = bucket, key, secret
         self.region = region
 
-    def _sign(self, method, path, query, payload=b""):
+    def _sign(self, method, path, query, payload=b"", extra=None):
         now = datetime.datetime.now(datetime.timezone.utc)
         amzdate = now.strftime("%Y%m%dT%H%M%SZ")
         day = now.strftime("%Y%m%d")
@@ -67,6 +72,7 @@ class S3:
             for k, v in sorted(query.items()))
         headers = {"host": self.host, "x-amz-content-sha256": phash,
                    "x-amz-date": amzdate}
+        headers.update(extra or {})
         signed = ";".join(sorted(headers))
         canon = "\n".join([method, path, canon_q] +
                           [f"{k}:{headers[k]}" for k in sorted(headers)] +
@@ -82,7 +88,8 @@ class S3:
             f"AWS4-HMAC-SHA256 Credential={self.key}/{scope}, "
             f"SignedHeaders={signed}, Signature={sig}")
         url = self.endpoint + path + ("?" + canon_q if canon_q else "")
-        return urllib.request.Request(url, method=method, headers=headers)
+        return urllib.request.Request(url, method=method, headers=headers,
+                                      data=payload if payload else None)
 
     def _path(self, key):
         return "/" + self.bucket + "/" + urllib.parse.quote(key, safe="/-_.~")
@@ -109,6 +116,17 @@ class S3:
             return r.read(), {k.lower(): v for k, v in r.headers.items()}
 
 
+    def tamper(self, key):
+        body, h = self.get(key)
+        if not body:
+            sys.exit(f"{key}: empty, nothing to change")
+        body = bytes([body[0] ^ 1]) + body[1:]
+        meta = {k: v for k, v in h.items() if k.startswith("x-amz-meta-")}
+        with urllib.request.urlopen(
+                self._sign("PUT", self._path(key), {}, body, meta)) as r:
+            r.read()
+
+
 def s3_tree(s3, prefix):
     tree = {}
     base = prefix.strip("/")
@@ -130,6 +148,11 @@ def s3_tree(s3, prefix):
 
 
 def main():
+    if sys.argv[1] == "--tamper":
+        endpoint, bucket, obj, key, secret = sys.argv[2:7]
+        region = sys.argv[7] if len(sys.argv) > 7 else "us-east-1"
+        S3(endpoint, bucket, key, secret, region).tamper(obj)
+        return
     backend, kind = sys.argv[1], sys.argv[2]
     want = local_tree(backend)
     if kind == "dir":

@@ -417,6 +417,68 @@ static struct listing *list(const char *path, unsigned stop_after)
 	return l;
 }
 
+/* A read back: its bytes against fd's. */
+struct readback {
+	int fd;
+	uint64_t size, got;
+	unsigned chunks, stop_after;
+	bool done, bad;
+	int err;
+	char msg[512];
+};
+
+static int on_data(void *arg, uint64_t off, const void *buf, size_t len)
+{
+	struct readback *rb = arg;
+	unsigned char mine[65536];
+
+	CHECK(!in_call, "bytes from inside read()");
+	CHECK(!rb->done, "bytes after read()'s completion");
+	if (!len || off > rb->size || len > rb->size - off) {
+		rb->bad = true;
+		return 1;
+	}
+	for (size_t k = 0; k < len; k += sizeof(mine)) {
+		size_t n = len - k < sizeof(mine) ? len - k : sizeof(mine);
+
+		if (pread(rb->fd, mine, n, (off_t)(off + k)) != (ssize_t)n ||
+		    memcmp(mine, (const char *)buf + k, n))
+			rb->bad = true;
+	}
+	rb->got += len;
+	rb->chunks++;
+	return rb->stop_after && rb->chunks >= rb->stop_after;
+}
+
+static void on_read(void *arg, int err, const char *msg)
+{
+	struct readback *rb = arg;
+
+	rb->done = true;
+	rb->err = err;
+	snprintf(rb->msg, sizeof(rb->msg), "%s", msg ? msg : "");
+}
+
+/* Read path back; it must hold size bytes of fd (or be missing: want). */
+static void read_back(const char *path, int fd, uint64_t size,
+		      unsigned stop_after, int want)
+{
+	struct readback rb = { .fd = fd, .size = size,
+			       .stop_after = stop_after };
+
+	in_call = true;
+	ops->read(T, path, on_data, on_read, &rb);
+	in_call = false;
+	run_until(&rb.done);
+	CHECK(rb.err == want, "read %s: %d (%s), not %d", path, rb.err,
+	      rb.msg, want);
+	CHECK(!rb.bad, "read %s: wrong bytes", path);
+	CHECK(want || (stop_after ? rb.chunks == stop_after : rb.got == size),
+	      "read %s: %llu bytes of %llu in %u chunks", path,
+	      (unsigned long long)rb.got, (unsigned long long)size,
+	      rb.chunks);
+}
+
 /* name's entry in l, of type. */
 static const struct seen *find(const struct listing *l, const char *name,
 			       char type)
@@ -918,6 +980,11 @@ static void ops_test(void)
 	       MANY + DEEP + 10, now_s() - t0, most_inflight);
 	CHECK(most_inflight == ops->depth(T), "%u in flight, depth is %u",
 	      most_inflight, ops->depth(T));
+	read_back("/small.txt", small, 1024, 0, 0);
+	read_back("/empty", empty, 0, 0, 0);
+	read_back("/big.bin", big, BIG_SIZE, 0, 0);
+	read_back("/big.bin", big, BIG_SIZE, 1, 0);
+	read_back("/nothing", -1, 0, 0, -ENOENT);
 
 	g = request("PUT", "/typed.css", "p { }", "text/css");
 	CHECK(g.status == 200, "PUT typed.css: HTTP %ld", g.status);

@@ -312,7 +312,9 @@ static void check_model(void)
 
 /* ---- jobs: steps run depth() at a time ------------------------------ */
 
-enum kind { PUT, MKDIR, SYMLINK, LINK, REMOVE, RMDIR, RENAME, SETATTR, LIST };
+enum kind {
+	PUT, MKDIR, SYMLINK, LINK, REMOVE, RMDIR, RENAME, SETATTR, LIST, READ
+};
 
 #define WANT_CONN 1 /* any connection error */
 
@@ -334,6 +336,9 @@ struct job {
 	struct entry *entries;
 	size_t nentries;
 	size_t stop_after; /* each() stops the listing after so many */
+	/* read: bytes each() got, and how many calls */
+	uint64_t got;
+	size_t chunks;
 	/* the outcome */
 	unsigned calls;
 	int err;
@@ -369,6 +374,26 @@ static int list_each(void *arg, const struct mirror_entry *e)
 	return j->stop_after && j->nentries >= j->stop_after;
 }
 
+/* A read's bytes: the model's, at the offset given, each byte once. */
+static int read_each(void *arg, uint64_t off, const void *buf, size_t len)
+{
+	struct job *j = arg;
+
+	if (in_call)
+		die("read %s: bytes inside the call", j->path);
+	if (j->calls)
+		die("read %s: bytes after its completion", j->path);
+	if (!len || off > j->blob->size || len > j->blob->size - off)
+		die("read %s: %zu bytes at %llu of %zu", j->path, len,
+		    (unsigned long long)off, j->blob->size);
+	if (memcmp(buf, j->blob->data + off, len))
+		die("read %s: wrong bytes at %llu", j->path,
+		    (unsigned long long)off);
+	j->got += len;
+	j->chunks++;
+	return j->stop_after && j->chunks >= j->stop_after;
+}
+
 static void job_start(struct job *j)
 {
 	switch (j->kind) {
@@ -399,6 +424,9 @@ static void job_start(struct job *j)
 		break;
 	case LIST:
 		CALL(ops->list(tgt, j->path, list_each, job_done, j));
+		break;
+	case READ:
+		CALL(ops->read(tgt, j->path, read_each, job_done, j));
 		break;
 	}
 }
@@ -471,6 +499,7 @@ static void apply(const struct job *j)
 		move(j->path, j->path2);
 		break;
 	case LIST:
+	case READ:
 		break;
 	}
 }
@@ -505,6 +534,10 @@ static void check_jobs(struct job *js, size_t n, bool modelled)
 			apply(j);
 		if (j->kind == LIST && !j->err)
 			check_listing(j);
+		if (j->kind == READ && !j->err && !j->stop_after &&
+		    j->got != j->blob->size)
+			die("read %s: %llu bytes of %zu", j->path,
+			    (unsigned long long)j->got, j->blob->size);
 		free(j->entries);
 		j->entries = NULL;
 	}
@@ -728,6 +761,19 @@ static void suite(void)
 	add(LIST, "/nodir", NULL, -ENOENT);
 	add(LIST, "/files", NULL, 0)->stop_after = 5;
 	run_batch("list");
+
+	/* read back: as put, whatever the size; stopped; missing */
+	for (unsigned i = 0; i < 100; i += 3) {
+		snprintf(p, sizeof(p), "/files/f%03u", i);
+		if (find(p))
+			add(READ, p, NULL, 0)->blob = find(p)->blob;
+	}
+	add(READ, "/files/big3", NULL, 0)->blob = find("/files/big3")->blob;
+	add(READ, "/files/empty", NULL, 0)->blob = find("/files/empty")->blob;
+	add(READ, "/files/big2", NULL, 0)->blob = find("/files/big2")->blob;
+	batch[nbatch - 1].stop_after = 1;
+	add(READ, "/files/nothing", NULL, -ENOENT);
+	run_batch("read back");
 
 	/* names the model cannot guess: spaces, UTF-8, a long one */
 	memcpy(q, "/files/", 7);

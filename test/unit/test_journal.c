@@ -826,6 +826,55 @@ START_TEST(test_coalesce)
 }
 END_TEST
 
+/* How far behind a consumer is, in bytes and seconds. */
+START_TEST(test_lag)
+{
+	struct journal_cfg cfg = { .segment_bytes = 64 * 1024,
+				   .sync = JOURNAL_SYNC_NEVER };
+	struct journal_record r = { .op = JOURNAL_OP_WRITE, .dev = 1,
+				    .ino = 9, .path = "/g" };
+	struct journal_record got;
+	struct journal_iter *it;
+	struct journal_stats st;
+	struct journal_lag lag;
+	struct journal *j;
+	unsigned char buf[8192];
+	uint64_t after = 0;
+	struct tmp t;
+
+	tmp_make(&t);
+	j = open_ok(&t, &cfg);
+	append_range(j, 1, 5000);
+	journal_get_stats(j, &st);
+	ck_assert_uint_ge(st.segments, 3);
+	/* nothing done: the whole journal; everything done: nothing */
+	journal_lag(j, 0, &lag);
+	ck_assert_uint_eq(lag.bytes, st.bytes);
+	ck_assert(lag.seconds >= 0 && lag.seconds < 60);
+	journal_lag(j, 5000, &lag);
+	ck_assert_uint_eq(lag.bytes, 0);
+	ck_assert(lag.seconds == 0);
+	/* half way: the records after it, across segments */
+	ck_assert_int_eq(journal_iter_open(j, 2501, &it), 0);
+	while (journal_iter_next(it, &got) == 1) {
+		int n = journal_record_encode(&got, buf, sizeof(buf));
+
+		ck_assert_int_gt(n, 0);
+		after += (uint64_t)n;
+	}
+	journal_iter_close(it);
+	journal_lag(j, 2500, &lag);
+	ck_assert_uint_eq(lag.bytes, after);
+	/* looking does not hand the newest record to a reader */
+	ck_assert_int_eq(journal_append(j, &r), 0);
+	journal_lag(j, r.seq - 1, &lag);
+	ck_assert_uint_gt(lag.bytes, 0);
+	ck_assert_int_eq(journal_coalesce(j, &r), 1);
+	journal_close(j);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* Dropping the oldest segment whatever the cursors: a gap for them. */
 START_TEST(test_drop_oldest)
 {
@@ -968,6 +1017,7 @@ int main(void)
 	tcase_add_test(tc, test_max_bytes);
 	tcase_add_test(tc, test_concurrent_group_commit);
 	tcase_add_test(tc, test_coalesce);
+	tcase_add_test(tc, test_lag);
 	tcase_add_test(tc, test_drop_oldest);
 	tcase_add_test(tc, test_sync_interval);
 	tcase_add_test(tc, test_crash_acknowledged_survive);
