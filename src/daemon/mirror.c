@@ -60,6 +60,8 @@
 #define MIRRORS_FILE "mirrors"		/* in state_dir: added at run time */
 #define RATE_SAMPLES 11			/* throughput over the last 10 s */
 #define READ_AHEAD 64			/* steps queued before they start */
+#define SESSIONS_MAX 16			/* targets made from one URL */
+#define DEPTH_MAX 128			/* steps in flight over all of them */
 
 enum step_kind {
 	STEP_PUT,
@@ -101,6 +103,7 @@ struct step {
 	size_t handle_len;
 	uint64_t dev, ino;
 	unsigned epoch; /* the stream it was started in */
+	unsigned ti;	/* the target (session) it runs on */
 	struct step *next;
 };
 
@@ -158,7 +161,10 @@ struct mirror {
 	bool runtime; /* added with cachefsctl: kept in MIRRORS_FILE */
 	bool listening; /* told of appends */
 	const struct mirror_target_ops *ops;
-	struct mirror_target *t;
+	/* the targets made from the URL, and the steps each runs */
+	struct mirror_target *t[SESSIONS_MAX];
+	unsigned nt, t_inflight[SESSIONS_MAX];
+	unsigned connecting; /* targets whose connect() has not answered */
 
 	pthread_t thread;
 	bool running;
@@ -728,6 +734,8 @@ static void advance(struct mirror *m)
 
 static void flying_remove(struct mirror *m, struct step *s)
 {
+	if (s->epoch == m->epoch && m->t_inflight[s->ti])
+		m->t_inflight[s->ti]--;
 	for (unsigned k = 0; k < m->depth; k++)
 		if (m->flying[k] == s) {
 			m->flying[k] = NULL;
@@ -936,8 +944,15 @@ static void step_done(void *arg, int err, const char *msg)
 static void step_start(struct mirror *m, struct step *s)
 {
 	const struct mirror_target_ops *o = m->ops;
-	struct mirror_target *t = m->t;
+	struct mirror_target *t;
 
+	/* on the target with the fewest steps in flight */
+	s->ti = 0;
+	for (unsigned i = 1; i < m->nt; i++)
+		if (m->t_inflight[i] < m->t_inflight[s->ti])
+			s->ti = i;
+	m->t_inflight[s->ti]++;
+	t = m->t[s->ti];
 	for (unsigned k = 0; k < m->depth; k++)
 		if (!m->flying[k]) {
 			m->flying[k] = s;
@@ -1108,10 +1123,13 @@ static void stream_drop(struct mirror *m)
 	struct dirty *d, *tmp;
 
 	m->epoch++;
-	if (m->t) {
-		m->ops->destroy(m->t); /* calls no completion */
-		m->t = NULL;
+	for (unsigned i = 0; i < m->nt; i++) {
+		m->ops->destroy(m->t[i]); /* calls no completion */
+		m->t[i] = NULL;
+		m->t_inflight[i] = 0;
 	}
+	m->nt = 0;
+	m->connecting = 0;
 	for (unsigned k = 0; k < m->depth; k++)
 		if (m->flying[k]) {
 			step_free(m->flying[k]);
@@ -1211,20 +1229,18 @@ static void stream_fail(struct mirror *m, int err, const char *what,
 
 static void resync_start(struct mirror *m);
 
-static void connected(void *arg, int err, const char *msg)
+/* Connected: replay from the cursor (or resync). */
+static void start_stream(struct mirror *m)
 {
-	struct mirror *m = arg;
 	uint64_t from;
 	bool content;
 	int r;
 
-	if (err < 0) {
-		stream_fail(m, err, "connect", msg);
-		return;
-	}
-	m->depth = m->ops->depth(m->t);
-	if (m->depth > sizeof(m->flying) / sizeof(m->flying[0]))
-		m->depth = sizeof(m->flying) / sizeof(m->flying[0]);
+	m->depth = 0;
+	for (unsigned i = 0; i < m->nt; i++)
+		m->depth += m->ops->depth(m->t[i]);
+	if (m->depth > DEPTH_MAX)
+		m->depth = DEPTH_MAX;
 	if (!m->depth)
 		m->depth = 1;
 	pthread_mutex_lock(&m->lock);
@@ -1257,19 +1273,47 @@ static void connected(void *arg, int err, const char *msg)
 	pump(m);
 }
 
+/* One target's connect() answered; the stream starts once all did. */
+static void connected(void *arg, int err, const char *msg)
+{
+	struct mirror *m = arg;
+
+	if (m->failing || !m->connecting)
+		return; /* the stream is being torn down */
+	if (err < 0) {
+		stream_fail(m, err, "connect", msg);
+		return;
+	}
+	if (--m->connecting == 0)
+		start_stream(m);
+}
+
 static void reconnect(struct mirror *m)
 {
 	char err[256];
 	int r;
 
+	unsigned n = 1;
+
 	stream_drop(m);
 	set_state(m, get_state(m) == MS_FAILING ? MS_FAILING : MS_CONNECTING);
-	r = m->ops->create(m->url, m->base, &m->t, err, sizeof(err));
-	if (r < 0) {
-		stream_fail(m, r, "url", err);
-		return;
+	for (unsigned i = 0; i < n; i++) {
+		r = m->ops->create(m->url, m->base, &m->t[i], err,
+				   sizeof(err));
+		if (r < 0) {
+			stream_fail(m, r, "url", err);
+			return;
+		}
+		m->nt++;
+		if (i == 0 && m->ops->sessions)
+			n = m->ops->sessions(m->t[0]);
+		if (n > SESSIONS_MAX)
+			n = SESSIONS_MAX;
 	}
-	m->ops->connect(m->t, connected, m);
+	/* connected() goes on once all of them are */
+	m->connecting = n;
+	for (unsigned i = 0; i < n; i++)
+		m->ops->connect(m->t[i], connected, m);
 }
 
 /* ---- resync: the whole tree compared ------------------------------- */
@@ -1581,7 +1625,7 @@ static void resync_replay(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	connected(arg, 0, NULL); /* replay from the cursor on */
+	start_stream(arg); /* replay from the cursor on */
 }
 
 /* The resync is done: replay goes on, from the loop. */
@@ -1633,7 +1677,7 @@ static void resync_next(struct mirror *m)
 			continue;
 		}
 		m->listing = true;
-		m->ops->list(m->t, f->path, on_entry, listed, m);
+		m->ops->list(m->t[0], f->path, on_entry, listed, m);
 		return;
 	}
 	if (!m->listing && !m->frames && !m->queue && m->resync_rec) {

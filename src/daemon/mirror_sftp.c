@@ -4,11 +4,16 @@
  * (draft-ietf-secsh-filexfer-02) spoken over one ssh channel, with many
  * requests in flight.
  *
- * URL.  sftp://USER@HOST[:PORT]/PATH?identity=FILE&known_hosts=FILE.
- * PATH, absolute on the server, is the mirror's root.  Without identity
- * the usual keys of the daemon's user are tried (~/.ssh/id_ed25519,
- * id_ecdsa, id_rsa); without known_hosts, ~/.ssh/known_hosts.  No ssh
- * configuration file is read: what connects is what the URL says.
+ * URL.  sftp://USER@HOST[:PORT]/PATH?identity=FILE&known_hosts=FILE
+ * &sessions=N.  PATH, absolute on the server, is the mirror's root.
+ * Without identity the usual keys of the daemon's user are tried
+ * (~/.ssh/id_ed25519, id_ecdsa, id_rsa); without known_hosts,
+ * ~/.ssh/known_hosts.  No ssh configuration file is read: what connects
+ * is what the URL says.  sessions (default SESSIONS_DEFAULT) is how many
+ * of these targets the engine makes from the URL, each its own ssh
+ * connection: a server's sftp-server handles one session's requests one
+ * after another, fsync included, so several let a server's disk take
+ * several fsyncs at once.
  *
  * Connecting.  connect() does the ssh handshake blocking, each exchange
  * bounded by CONNECT_TIMEOUT_S, takes the host key only if known_hosts
@@ -67,6 +72,8 @@
 #define CONNECT_TIMEOUT_S 10L
 #define STALL_TIMEOUT_S 120
 #define DEPTH 64
+#define SESSIONS_DEFAULT 2
+#define SESSIONS_MAX 16
 #define CHUNK (32 * 1024)	/* of a WRITE */
 #define WRITE_BUDGET (4U << 20) /* WRITE bytes in flight, all puts */
 #define WRITE_MAX (64 * 1024)	/* given to libssh at once */
@@ -212,6 +219,7 @@ struct sftp {
 	struct event_base *base;
 	char *host, *user, *identity, *known_hosts, *ssh_dir;
 	unsigned port;
+	unsigned sessions;  /* the URL's sessions=, 0: not given */
 	char *root;	    /* on the server, no trailing "/": "" is "/" */
 
 	enum state state;
@@ -2018,6 +2026,13 @@ static void sftp_read(struct mirror_target *mt, const char *path,
 
 /* ---- the target ----------------------------------------------------- */
 
+static unsigned sftp_sessions(struct mirror_target *mt)
+{
+	struct sftp *t = sftp_of(mt);
+
+	return t->sessions ? t->sessions : SESSIONS_DEFAULT;
+}
+
 static unsigned sftp_depth(struct mirror_target *mt)
 {
 	return DEPTH;
@@ -2044,8 +2059,25 @@ static int parse_query(struct sftp *t, const char *q, char *err, size_t errlen)
 		size_t len = strcspn(q, "&");
 		const char *eq = memchr(q, '=', len);
 		size_t klen = eq ? (size_t)(eq - q) : len;
-		char **dst = NULL;
+		char **dst = NULL, *end;
+		unsigned long n;
 
+		if (klen == 8 && !memcmp(q, "sessions", 8)) {
+			errno = 0;
+			n = eq ? strtoul(eq + 1, &end, 10) : 0;
+			if (!eq || t->sessions || errno || end != q + len ||
+			    !n || n > SESSIONS_MAX || eq[1] < '0' ||
+			    eq[1] > '9') {
+				snprintf(err, errlen,
+					 "sftp URL: sessions is a number from "
+					 "1 to %d, given once",
+					 SESSIONS_MAX);
+				return -EINVAL;
+			}
+			t->sessions = (unsigned)n;
+			q += len + (q[len] == '&');
+			continue;
+		}
 		if (klen == 8 && !memcmp(q, "identity", 8))
 			dst = &t->identity;
 		else if (klen == 11 && !memcmp(q, "known_hosts", 11))
@@ -2053,7 +2085,7 @@ static int parse_query(struct sftp *t, const char *q, char *err, size_t errlen)
 		if (!dst) {
 			snprintf(err, errlen,
 				 "sftp URL: unknown parameter '%.*s' (there "
-				 "are identity and known_hosts)",
+				 "are identity, known_hosts and sessions)",
 				 (int)klen, q);
 			return -EINVAL;
 		}
@@ -2286,6 +2318,7 @@ const struct mirror_target_ops mirror_sftp_ops = {
 	.destroy = sftp_destroy,
 	.connect = sftp_connect,
 	.depth = sftp_depth,
+	.sessions = sftp_sessions,
 	.put = sftp_put,
 	.mkdir = sftp_mkdir,
 	.symlink = sftp_symlink,

@@ -95,6 +95,14 @@ struct mirror_target_ops {
 			void *arg);
 	/* How many steps the target wants in flight (its pipeline depth). */
 	unsigned (*depth)(struct mirror_target *t);
+	/*
+	 * How many targets the engine makes from the URL (each its own
+	 * connection) and spreads the steps over; NULL: one.  Steps in
+	 * flight on different ones are independent, as on one; a step
+	 * starts only after the steps it depends on completed, on
+	 * whichever.
+	 */
+	unsigned (*sessions)(struct mirror_target *t);
 
 	/*
 	 * Make path a regular file with size bytes read from fd (pread from

@@ -32,6 +32,9 @@ bad_url() { # bad_url URL WORD -- create refuses URL, its message has WORD
 }
 bad_url "$(url "$SSHD_ID" "$SSHD_KNOWN" "&colour=blue")" colour
 bad_url "$(url "$T/missing" "$SSHD_KNOWN")" "$T/missing"
+bad_url "$(url "$SSHD_ID" "$SSHD_KNOWN" "&sessions=0")" "sessions is a number from 1 to 16"
+bad_url "$(url "$SSHD_ID" "$SSHD_KNOWN" "&sessions=2x")" "sessions is a number"
+bad_url "$(url "$SSHD_ID" "$SSHD_KNOWN" "&sessions=17")" "sessions is a number"
 bad_url "sftp://root@127.0.0.1:99999$ROOT?identity=$SSHD_ID" port
 bad_url "sftp://root@127.0.0.1:22x$ROOT?identity=$SSHD_ID" port
 bad_url "sftp://root:secret@127.0.0.1:$SSHD_PORT$ROOT?identity=$SSHD_ID" \
