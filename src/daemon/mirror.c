@@ -505,6 +505,8 @@ static void set_identity(struct step *s, const struct journal_record *r)
  * or -ENOMEM.  A record naming a file that is gone from the backend
  * needs no step: a later record removes or renames it.
  */
+static uint64_t copy_max(struct mirror *m);
+
 static int record_steps(struct mirror *m, const struct journal_record *r)
 {
 	struct rec *rec = rec_new(m, r->seq);
@@ -537,6 +539,30 @@ static int record_steps(struct mirror *m, const struct journal_record *r)
 		if (fd < 0)
 			break;
 		s->dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+		/*
+		 * Over what the remote copies, a file goes again, at its new
+		 * name, and a renamed one is removed at its old.
+		 */
+		if (S_ISREG(st.st_mode) && copy_max(m) &&
+		    (uint64_t)st.st_size > copy_max(m)) {
+			struct step *put = make_step(m, r->path2, fd);
+
+			if (r->op == JOURNAL_OP_RENAME) {
+				s->kind = STEP_REMOVE;
+				free(s->path2);
+				s->path2 = NULL;
+				if (put)
+					enqueue(m, rec, put);
+				enqueue(m, rec, s);
+			} else {
+				step_free(s);
+				if (put)
+					enqueue(m, rec, put);
+			}
+			note_dirty(m, r->path);
+			note_dirty(m, r->path2);
+			return 0;
+		}
 		/*
 		 * Without a handle, the data records before it found no file
 		 * at the old name: the content goes again, at the new one.
@@ -753,6 +779,37 @@ static bool blocked(struct mirror *m, const struct step *s)
 }
 
 /*
+ * Instead of a RENAME or LINK, send what the backend has at its new path
+ * (first in the queue, under its record); a directory's content comes
+ * with a resync.
+ */
+static void send_again(struct mirror *m, struct step *s)
+{
+	struct step *f;
+	int fd;
+
+	fd = open_current(m, s->handle, s->handle_len, s->dev, s->ino,
+			  s->path2, O_PATH);
+	if (fd < 0)
+		return; /* gone from the backend too: nothing to do */
+	f = make_step(m, s->path2, fd);
+	if (f)
+		enqueue_front(m, s->rec, f);
+	if (f && f->kind == STEP_MKDIR) {
+		pthread_mutex_lock(&m->lock);
+		m->req_resync = true;
+		pthread_mutex_unlock(&m->lock);
+		event_active(m->wake, 0, 0);
+	}
+}
+
+/* The largest file the remote renames or links without it being sent. */
+static uint64_t copy_max(struct mirror *m)
+{
+	return m->ops->copy_max && m->nt ? m->ops->copy_max(m->t[0]) : 0;
+}
+
+/*
  * A RENAME or LINK whose source the remote lacks: upload instead.  A
  * record replayed again after a failure or a crash may find its rename
  * done already: that is no conflict.
@@ -760,8 +817,6 @@ static bool blocked(struct mirror *m, const struct step *s)
 static bool fall_back(struct mirror *m, struct step *s)
 {
 	bool again = s->rec->seq <= m->replay_hw;
-	struct step *f;
-	int fd;
 
 	if (!again) {
 		pthread_mutex_lock(&m->lock);
@@ -776,20 +831,7 @@ static bool fall_back(struct mirror *m, struct step *s)
 		if (m->ms->fs->cfg->mirror_conflict == 1)
 			return false;
 	}
-	fd = open_current(m, s->handle, s->handle_len, s->dev, s->ino,
-			  s->path2, O_PATH);
-	if (fd < 0)
-		return true; /* gone from the backend too: nothing to do */
-	f = make_step(m, s->path2, fd);
-	if (f)
-		enqueue_front(m, s->rec, f);
-	/* a directory's content comes with the next resync */
-	if (f && f->kind == STEP_MKDIR) {
-		pthread_mutex_lock(&m->lock);
-		m->req_resync = true;
-		pthread_mutex_unlock(&m->lock);
-		event_active(m->wake, 0, 0);
-	}
+	send_again(m, s);
 	return true;
 }
 
@@ -906,6 +948,24 @@ static void step_done(void *arg, int err, const char *msg)
 				 s->path);
 			resync_put(m, s->path);
 		}
+		err = 0;
+	}
+	if (err == -EFBIG && (s->kind == STEP_RENAME || s->kind == STEP_LINK)) {
+		/* too big for the remote to copy: sent again instead */
+		log_notice("mirror %s: %s %s -> %s: %s; sending it again",
+			   m->name, step_names[s->kind], s->path, s->path2,
+			   msg ? msg : strerror(-err));
+		if (s->kind == STEP_RENAME) {
+			struct step *rm = step_new(m, s->dir ? STEP_RMDIR
+							     : STEP_REMOVE,
+						   s->path, NULL);
+
+			if (rm && s->dir)
+				step_free(rm); /* the resync removes the rest */
+			else if (rm)
+				enqueue_front(m, s->rec, rm);
+		}
+		send_again(m, s);
 		err = 0;
 	}
 	if (err == -ENOENT && (s->kind == STEP_RENAME || s->kind == STEP_LINK)) {

@@ -59,6 +59,7 @@
 #define DEPTH 32	  /* steps the engine keeps in flight; connections */
 #define PARTS_IN_FLIGHT 4 /* of one multipart upload */
 #define MULTIPART_OVER (16ULL << 20)
+#define COPY_MAX (5ULL << 30) /* S3 copies an object in one request */
 #define PART_MIN (8ULL << 20)
 #define PARTS_MAX 10000	     /* S3's limit */
 #define ANSWER_MAX (8 << 20) /* a page of 1000 keys of 1 KiB fits */
@@ -195,6 +196,7 @@ struct mirror_target {
 	char *prefix; /* "" or "a/b/" */
 	char *sigv4;  /* "aws:amz:REGION:s3" */
 	char *key_id, *secret, *token;
+	uint64_t copy_max; /* the largest object a copy moves */
 };
 
 /* ---- strings --------------------------------------------------------- */
@@ -1112,6 +1114,10 @@ static int answer_error(struct req *r)
 	}
 	snprintf(r->code, sizeof(r->code), "%s", code ? code : "");
 	e = errno_of_s3(r->code, r->status);
+	/* a copy of an object over 5 GiB: the engine sends it instead */
+	if (r->may_fail_late && code && !strcmp(code, "InvalidRequest") &&
+	    text && strstr(text, "copy source is larger"))
+		e = -EFBIG;
 	if (code)
 		snprintf(r->msg, sizeof(r->msg), "%s %s: S3 %s: %s", r->method,
 			 r->what, code, text ? text : "");
@@ -1894,6 +1900,12 @@ static void mv_pump(struct step *s)
 
 		if (it->gone) {
 			s->settled++;
+		} else if (!s->deleting && it->size > s->t->copy_max) {
+			step_fail(s, -EFBIG,
+				  "%s: %llu bytes, over what the mirror copies "
+				  "(copy_max=%llu)",
+				  it->key, (unsigned long long)it->size,
+				  (unsigned long long)s->t->copy_max);
 		} else if (s->deleting) {
 			delete_object(s, it->key, i, mv_settled);
 		} else if ((to = join(s->key2, it->key + from, ""))) {
@@ -2140,7 +2152,7 @@ static void s3_list(struct mirror_target *t, const char *dir,
 
 /* What the URL's query says; NULL where it says nothing. */
 struct options {
-	char *endpoint, *region, *credentials, *profile;
+	char *endpoint, *region, *credentials, *profile, *copy_max;
 };
 
 static void options_free(struct options *o)
@@ -2149,6 +2161,7 @@ static void options_free(struct options *o)
 	free(o->region);
 	free(o->credentials);
 	free(o->profile);
+	free(o->copy_max);
 }
 
 static int hexval(char c)
@@ -2192,9 +2205,10 @@ static int take_option(struct options *o, const char *s, size_t n, char *err,
 		       size_t errlen)
 {
 	static const char *const names[] = { "endpoint", "region",
-					     "credentials", "profile" };
+					     "credentials", "profile",
+					     "copy_max" };
 	char **slots[] = { &o->endpoint, &o->region, &o->credentials,
-			   &o->profile };
+			   &o->profile, &o->copy_max };
 	const char *eq = memchr(s, '=', n);
 	size_t k = eq ? (size_t)(eq - s) : n;
 
@@ -2221,7 +2235,7 @@ static int take_option(struct options *o, const char *s, size_t n, char *err,
 	}
 	snprintf(err, errlen,
 		 "S3 URL: unknown option '%.*s' (endpoint, region, "
-		 "credentials, profile)",
+		 "credentials, profile, copy_max)",
 		 (int)(k < 64 ? k : 64), s);
 	return -EINVAL;
 }
@@ -2694,6 +2708,22 @@ static int s3_create(const char *url, struct event_base *base,
 		snprintf(err, errlen, "S3: '%s' is not a region", region);
 		r = -EINVAL;
 	}
+	t->copy_max = COPY_MAX;
+	if (r == 0 && o.copy_max) {
+		char *end;
+
+		errno = 0;
+		t->copy_max = strtoull(o.copy_max, &end, 10);
+		if (errno || *end || o.copy_max[0] < '0' ||
+		    o.copy_max[0] > '9' || !t->copy_max ||
+		    t->copy_max > COPY_MAX) {
+			snprintf(err, errlen,
+				 "S3 URL: copy_max is a number of bytes from "
+				 "1 to %llu",
+				 (unsigned long long)COPY_MAX);
+			r = -EINVAL;
+		}
+	}
 	if (r == 0)
 		r = take_credentials(t, &o, err, errlen);
 	if (r == 0)
@@ -2727,6 +2757,11 @@ static int s3_create(const char *url, struct event_base *base,
 }
 
 /* From inside a completion, the target goes once the completion is out. */
+static uint64_t s3_copy_max(struct mirror_target *t)
+{
+	return t->copy_max;
+}
+
 static void s3_destroy(struct mirror_target *t)
 {
 	if (!t)
@@ -2753,4 +2788,5 @@ const struct mirror_target_ops mirror_s3_ops = {
 	.setattr = s3_setattr,
 	.list = s3_list,
 	.read = s3_read,
+	.copy_max = s3_copy_max,
 };

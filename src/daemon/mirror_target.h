@@ -41,6 +41,8 @@
  *	-EACCES, -EPERM	refused by the remote
  *	-EEXIST, -ENOTDIR, -ENOTEMPTY  a path of another type is in the way
  *	-EAGAIN		the file changed while it was being sent
+ *	-EFBIG		a rename or link met a file over copy_max(): the
+ *			engine sends it again instead
  *	-EIO		the remote failed this step (S3: a 5xx once the
  *			target's own retries are spent)
  *	-ECONNRESET, -ETIMEDOUT, -EHOSTUNREACH, -ECONNREFUSED
@@ -103,6 +105,14 @@ struct mirror_target_ops {
 	 * whichever.
 	 */
 	unsigned (*sessions)(struct mirror_target *t);
+	/*
+	 * The largest file rename() and link() move without sending it
+	 * again (S3 copies an object in one request up to 5 GiB); NULL or 0:
+	 * any.  The engine sends bigger files again itself, and a rename
+	 * or link that meets one anyway (a directory's, or a file that
+	 * grew) fails with -EFBIG, which it falls back from the same way.
+	 */
+	uint64_t (*copy_max)(struct mirror_target *t);
 
 	/*
 	 * Make path a regular file with size bytes read from fd (pread from

@@ -28,7 +28,8 @@ aws_secret_access_key = $S3_SECRET
 EOF
 SFTP_ROOT=$CFS_TMP/sftp-root
 SFTP_URL="sftp://root@127.0.0.1:$SSHD_PORT$SFTP_ROOT?identity=$SSHD_ID&known_hosts=$SSHD_KNOWN"
-S3_URL="s3://mirror/site?endpoint=$S3_ENDPOINT&region=us-east-1&credentials=$CFS_TMP/credentials"
+# copy_max: files over 100 kB are not copied by the server but sent again
+S3_URL="s3://mirror/site?endpoint=$S3_ENDPOINT&region=us-east-1&credentials=$CFS_TMP/credentials&copy_max=100000"
 ALERTS=$CFS_TMP/alerts
 OPTS="state_dir=$S,mirror=ssh=$SFTP_URL,mirror=s3=$S3_URL,mirror_alert_after=1s"
 OPTS="$OPTS,mirror_alert="'echo "$CACHEFS_MIRROR: $CACHEFS_MIRROR_ERROR"'" >>$ALERTS"
@@ -77,6 +78,18 @@ converged
 [ -e "$SFTP_ROOT/t3/a/b/f3" ] && [ ! -e "$SFTP_ROOT/t" ] && [ ! -e "$SFTP_ROOT/t2" ] ||
 	cfs_fail "the tree renamed twice is not in place"
 echo "ok: every kind of change reached both mirrors"
+
+# --- renames and links of files over what the S3 server copies -------------
+head -c 200000 /dev/urandom >"$M/huge"
+mkdir -p "$M/hd/sub" && head -c 150000 /dev/urandom >"$M/hd/sub/h"
+echo small >"$M/hd/s"
+converged
+mv "$M/huge" "$M/huge2"
+ln "$M/huge2" "$M/huge3"
+mv "$M/hd" "$M/hd2"
+converged
+[ "$(mirror_field s3 conflicts)" = 0 ] || cfs_fail "conflicts counted for big renames"
+echo "ok: files over the S3 copy limit renamed and linked, alone and in a tree"
 
 # --- an SFTP outage and an S3 restart during a write storm ------------------
 # storm TAG SECONDS -- create, write and rename 50 files a second

@@ -778,6 +778,14 @@ static void check_create_errors(void)
 	create(u, -EINVAL, err, sizeof(err));
 	CHECK(strstr(err, "aws_secret_access_key"), "incomplete: %s", err);
 	free(u);
+	u = url_of(bucket, "creds", "&copy_max=0");
+	create(u, -EINVAL, err, sizeof(err));
+	CHECK(strstr(err, "copy_max"), "copy_max=0: %s", err);
+	free(u);
+	u = url_of(bucket, "creds", "&copy_max=6000000000");
+	create(u, -EINVAL, err, sizeof(err));
+	CHECK(strstr(err, "copy_max"), "copy_max over 5 GiB: %s", err);
+	free(u);
 	u = url_of(bucket, "creds", "&profile=nobody");
 	create(u, -EINVAL, err, sizeof(err));
 	CHECK(strstr(err, "nobody"), "missing profile: %s", err);
