@@ -1,8 +1,8 @@
 # Debian packages cachefs needs; sourced by quickstart and run-tests.
 # cfs_install_deps PACKAGE... installs only what is missing.
 
-CFS_BUILD_DEPS="gcc pkg-config meson ninja-build libfuse3-dev fuse3 uthash-dev libjansson-dev libevent-dev libssl-dev libmemcached-dev libssh-dev libcurl4-openssl-dev"
-CFS_TEST_DEPS="check attr acl procps util-linux jq curl python3 python3-prometheus-client clang libclang-rt-14-dev systemd memcached zlib1g-dev nginx-light rsync openssh-server openssh-client"
+CFS_BUILD_DEPS="gcc pkg-config meson ninja-build libfuse3-dev fuse3 uthash-dev libjansson-dev libevent-dev libssl-dev libmemcached-dev libssh-dev libcurl4-openssl-dev libfabric-dev"
+CFS_TEST_DEPS="check attr acl procps util-linux jq curl python3 python3-prometheus-client clang libclang-rt-14-dev systemd memcached zlib1g-dev nginx-light rsync openssh-server openssh-client libfabric-bin"
 
 cfs_install_deps() {
 	local missing=() p

@@ -564,6 +564,23 @@ static void print_journal(json_t *j)
 	}
 }
 
+/* The RDMA server's line of status. */
+static void print_rdma(json_t *r)
+{
+	if (!json_is_object(r))
+		return;
+	printf("  %-12s %s (%s), %lld client%s (%lld authenticated), "
+	       "%lld request%s in flight, ",
+	       "rdma", jstr(r, "address"), jstr(r, "provider"),
+	       jint(r, "clients"), jint(r, "clients") == 1 ? "" : "s",
+	       jint(r, "authenticated"), jint(r, "requests_in_flight"),
+	       jint(r, "requests_in_flight") == 1 ? "" : "s");
+	print_bytes((uint64_t)jint(r, "bytes"));
+	printf(" served, %lld error%s (%lld failed authentication)\n",
+	       jint(r, "errors"), jint(r, "errors") == 1 ? "" : "s",
+	       jint(r, "auth_failures"));
+}
+
 static void print_status(json_t *s, json_t *defaults)
 {
 	json_t *cache = json_object_get(s, "cache");
@@ -670,6 +687,7 @@ static void print_status(json_t *s, json_t *defaults)
 			printf("\n");
 		}
 	}
+	print_rdma(json_object_get(s, "rdma"));
 	printf("  %-12s ", "trace");
 	if (json_is_true(json_object_get(trace, "on"))) {
 		printf("on");

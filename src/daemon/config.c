@@ -17,6 +17,8 @@ static const char *const journal_syncs[] = { "always", "interval", "never",
 						   NULL };
 static const char *const journal_fulls[] = { "fail", "drop", NULL };
 static const char *const mirror_conflicts[] = { "overwrite", "stop", NULL };
+static const char *const rdma_completions[] = { "auto", "cq_data",
+						"delivery", NULL };
 static const char *const log_levels[] = { "error", "warning", "notice",
 					  "info", "debug", NULL };
 
@@ -346,6 +348,74 @@ const struct option_def config_options[] = {
 		.def = "5m",
 		.flags = OPT_RUNTIME,
 		.help = "how long a mirror fails before mirror_alert runs",
+	},
+	{
+		.name = "rdma",
+		.type = OPT_STRING,
+		.offset = OFF(rdma),
+		.def = "",
+		.meta = "[ADDR:]PORT",
+		.help = "serve reads to remote clients (cachefs-get, "
+			"libcachefs) over RDMA on this port, of 127.0.0.1 "
+			"unless ADDR is given; another address needs "
+			"rdma_secret_file (default: off)",
+	},
+	{
+		.name = "rdma_provider",
+		.type = OPT_STRING,
+		.offset = OFF(rdma_provider),
+		.def = "",
+		.meta = "NAME",
+		.help = "the libfabric provider for rdma, e.g. verbs or tcp "
+			"(default: the first of verbs;ofi_rxm and tcp;ofi_rxm "
+			"that works)",
+	},
+	{
+		.name = "rdma_secret_file",
+		.type = OPT_STRING,
+		.offset = OFF(rdma_secret_file),
+		.def = "",
+		.meta = "PATH",
+		.help = "the secret RDMA clients must prove they know before "
+			"any request (at least 8 bytes)",
+	},
+	{
+		.name = "rdma_user",
+		.type = OPT_STRING,
+		.offset = OFF(rdma_user),
+		.def = "",
+		.meta = "USER",
+		.help = "RDMA clients read as this user, with its groups: "
+			"they see what it may read (default: nobody)",
+	},
+	{
+		.name = "rdma_completion",
+		.type = OPT_ENUM,
+		.offset = OFF(rdma_completion),
+		.def = "auto",
+		.choices = rdma_completions,
+		.help = "how an RMA-written read tells the client its bytes "
+			"landed: cq_data (the write carries the request's tag "
+			"as remote CQ data), delivery (the reply follows the "
+			"write's FI_DELIVERY_COMPLETE, a round trip more) or "
+			"auto (cq_data where the provider has it)",
+	},
+	{
+		.name = "rdma_max_requests",
+		.type = OPT_UINT,
+		.offset = OFF(rdma_max_requests),
+		.def = "64",
+		.help = "requests an RDMA client may have in flight (1 to "
+			"1024)",
+	},
+	{
+		.name = "rdma_max_memory",
+		.type = OPT_SIZE,
+		.offset = OFF(rdma_max_memory),
+		.def = "64M",
+		.help = "bytes of reads an RDMA client may have in flight (4M "
+			"to 1G); the server's buffers for all clients are "
+			"bounded by four times this",
 	},
 	{
 		.name = "ctl_socket",

@@ -79,9 +79,24 @@ struct config {
 	char *mirror_alert;	   /* a shell command; NULL: none */
 	double mirror_alert_after; /* seconds */
 
+	/* RDMA reads for remote clients; strings are NULL when unset */
+	char *rdma;		    /* [ADDR:]PORT to serve on; NULL: off */
+	char *rdma_provider;	    /* libfabric provider; NULL: the best */
+	char *rdma_secret_file;	    /* the secret clients must prove */
+	char *rdma_user;	    /* the identity reads act as */
+	int rdma_completion;	    /* enum rdma_completion */
+	unsigned rdma_max_requests; /* per client, in flight */
+	uint64_t rdma_max_memory;   /* per client: bytes of reads in flight */
+
 	/* logging */
 	int log_level;	/* enum log_level */
 	char *log_file; /* log here instead of stderr/syslog */
+};
+
+enum rdma_completion {
+	RDMA_COMPLETION_AUTO,	  /* CQ data where the provider has it */
+	RDMA_COMPLETION_CQ_DATA,  /* the write carries it: no reply */
+	RDMA_COMPLETION_DELIVERY, /* FI_DELIVERY_COMPLETE, then a reply */
 };
 
 enum opt_type {

@@ -85,3 +85,21 @@ void creds_leave(void)
 	setfsgid(0);
 	thread_setgroups(daemon_ngroups, daemon_groups);
 }
+
+int creds_become(uid_t uid, gid_t gid, const gid_t *groups, int ngroups)
+{
+	int r;
+
+	if (!creds_enabled)
+		return 0;
+	if (ngroups > MAX_GROUPS)
+		ngroups = MAX_GROUPS;
+	r = thread_setgroups((size_t)(ngroups > 0 ? ngroups : 0), groups);
+	if (r < 0)
+		return r;
+	setfsgid(gid);
+	setfsuid(uid);
+	if ((uid_t)setfsuid(-1) != uid || (gid_t)setfsgid(-1) != gid)
+		return -EPERM;
+	return 0;
+}

@@ -33,4 +33,13 @@ int creds_enter(fuse_req_t req, unsigned flags);
 /* Switch the current thread back to the daemon's own credentials. */
 void creds_leave(void);
 
+/*
+ * Switch the current thread for good to uid, gid and ngroups
+ * supplementary groups: a thread that acts for clients who are no local
+ * user (the RDMA server's).  Without root (creds_init()), the thread
+ * keeps the daemon's identity, which is all it could have.  Returns 0 or
+ * -errno.
+ */
+int creds_become(uid_t uid, gid_t gid, const gid_t *groups, int ngroups);
+
 #endif

@@ -18,6 +18,7 @@
 #include "ctl_int.h"
 #include "log.h"
 #include "mirror.h"
+#include "rdma.h"
 #include "trace.h"
 
 #ifndef CACHEFS_VERSION
@@ -316,6 +317,37 @@ static json_t *data_fds_json(struct cfs *fs)
 			 (json_int_t)ds.expired);
 }
 
+/*
+ * The RDMA server: who is connected and what is in flight now, and its
+ * counters since the mount (s).
+ */
+static json_t *rdma_json(struct rdma_server *r, const struct stats *s)
+{
+	struct rdma_status st;
+	uint64_t errors = s->rdma_errors + s->rdma_escapes +
+			  s->rdma_bad_messages + s->rdma_unauthenticated +
+			  s->rdma_bad_requests + s->rdma_bad_handles +
+			  s->rdma_over_limit + s->rdma_transfer_errors +
+			  s->rdma_auth_failures;
+
+	rdma_get_status(r, &st);
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+			 " s:I, s:I, s:I, s:I}",
+			 "address", st.address, "provider", st.provider,
+			 "completion", st.completion, "clients",
+			 (json_int_t)st.clients, "authenticated",
+			 (json_int_t)st.authenticated, "requests_in_flight",
+			 (json_int_t)st.requests, "bytes_in_flight",
+			 (json_int_t)st.bytes, "handles",
+			 (json_int_t)st.handles, "memory",
+			 (json_int_t)st.memory, "requests",
+			 (json_int_t)s->rdma_requests, "bytes",
+			 (json_int_t)s->rdma_bytes, "errors",
+			 (json_int_t)errors, "auth_failures",
+			 (json_int_t)s->rdma_auth_failures, "dropped",
+			 (json_int_t)s->rdma_dropped);
+}
+
 /* Changes are refused: the journal is full or failed. */
 static bool journal_down(struct cfs *fs)
 {
@@ -417,6 +449,8 @@ static int cmd_status(struct ctl *c, json_t *args, json_t **out, char *err,
 		json_object_set_new(*out, "mirrors",
 				    mirrors_status(c->p.fs->mirrors, NULL, &r));
 	}
+	if (*out && c->p.fs->rdma)
+		json_object_set_new(*out, "rdma", rdma_json(c->p.fs->rdma, &s));
 	return *out ? 0 : -ENOMEM;
 }
 

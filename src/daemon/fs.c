@@ -2573,6 +2573,118 @@ int fs_preload(struct cfs *fs, const char *path, uint64_t *bytes)
 	return r;
 }
 
+int fs_resolve(struct cfs *fs, const char *path, bool *plain)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	struct inode *root = inode_root(fs->itab);
+	int rfd, fd;
+
+	rfd = inode_fd_get(fs->itab, root);
+	if (rfd < 0)
+		return rfd;
+	fd = (int)syscall(SYS_openat2, rfd, path, &how, sizeof(how));
+	*plain = fd >= 0;
+	if (fd < 0 && errno == ELOOP) {
+		/* a symlink on the way: followed, but only inside the tree */
+		how.resolve &= ~(uint64_t)RESOLVE_NO_SYMLINKS;
+		fd = (int)syscall(SYS_openat2, rfd, path, &how, sizeof(how));
+	}
+	if (fd < 0)
+		fd = -errno;
+	inode_fd_put(fs->itab, root);
+	return fd;
+}
+
+char *fs_shared_path(struct cfs *fs, const char *path, bool plain,
+		     mode_t mode)
+{
+	char *key;
+
+	if (!shared(fs) || !plain || !shareable(mode) ||
+	    asprintf(&key, "/%s", path) < 0)
+		return NULL;
+	if (!clean_path(key)) {
+		free(key);
+		return NULL;
+	}
+	return key;
+}
+
+/* size bytes at off, fewer only at the end of the file. */
+static ssize_t pread_full(int fd, void *buf, size_t size, uint64_t off,
+			  int rwf)
+{
+	size_t got = 0;
+
+	while (got < size) {
+		struct iovec iov = { (char *)buf + got, size - got };
+		ssize_t n = preadv2(fd, &iov, 1, (off_t)(off + got), rwf);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && rwf && errno == EOPNOTSUPP)
+			return -EAGAIN; /* the backend cannot say: ask it */
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+ssize_t fs_read_fd(struct cfs *fs, int fd, const char *shared_path,
+		   void *buf, size_t size, uint64_t off, unsigned flags,
+		   bool *tier)
+{
+	bool nowait = flags & FS_READ_NOWAIT;
+	struct tier_version v;
+	struct stat st;
+	ssize_t n;
+
+	*tier = false;
+	if (fs->cache && caching(fs)) {
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		v = (struct tier_version){
+			.dev = st.st_dev,
+			.ino = st.st_ino,
+			.size = (uint64_t)st.st_size,
+			.mtime_ns = st.st_mtim.tv_sec * 1000000000LL +
+				    st.st_mtim.tv_nsec,
+			.ctime_ns = st.st_ctim.tv_sec * 1000000000LL +
+				    st.st_ctim.tv_nsec,
+			.gen = inode_gen(fs->itab, st.st_dev, st.st_ino),
+		};
+		if (cache_takes(fs->cache, v.size)) {
+			/* without a path, only the tiers of this process */
+			n = cache_read(fs->cache, &v,
+				       nowait ? NULL : shared_path, -1, buf,
+				       size, off);
+			if (n >= 0) {
+				*tier = true;
+				return n;
+			}
+			if (nowait)
+				return -EAGAIN; /* a fill reads it all */
+			if (cache_wants(fs->cache, &v)) {
+				n = cache_fill(fs->cache, &v, shared_path, fd,
+					       buf, size, off);
+				/* a write landed meanwhile: shared_recheck() */
+				if (n >= 0 && shared_path &&
+				    inode_gen(fs->itab, v.dev, v.ino) != v.gen)
+					shared_forget_path(fs, shared_path);
+				return n;
+			}
+		}
+	}
+	return pread_full(fd, buf, size, off, nowait ? RWF_NOWAIT : 0);
+}
+
 const struct fuse_lowlevel_ops cfs_ops = {
 	.init = cfs_init,
 	.lookup = cfs_lookup,

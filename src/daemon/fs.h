@@ -28,6 +28,7 @@ struct cfs {
 	struct cache *cache; /* the cache tiers; NULL: none */
 	struct changes *changes; /* the journal; NULL: off */
 	struct mirrors *mirrors; /* NULL: none (journal off) */
+	struct rdma_server *rdma; /* NULL: no RDMA reads (-o rdma) */
 	bool degraded;	     /* atomic: the backend is failing */
 	uint64_t backend_failures; /* atomic: requests it failed */
 	uint64_t reval_pass_ns;	   /* atomic: the revalidator's last pass */
@@ -70,6 +71,43 @@ void fs_shared_forget(struct cfs *fs, struct inode *i, const char *name);
  * it changed while being read; a tier's or the backend's error.
  */
 int fs_preload(struct cfs *fs, const char *path, uint64_t *bytes);
+
+/*
+ * For readers outside the mount (the RDMA server), acting as whom the
+ * calling thread acts as.  fs_resolve() opens path, relative to the
+ * mount's root ("dir/file"), confined like the mount: below the backend
+ * root, on its file system, without magic links; symlinks inside the
+ * tree are followed.  Returns an O_PATH descriptor the caller owns, with
+ * *plain telling whether no symlink was on the way; -EXDEV for a path
+ * that leaves the tree (an absolute one, "..", a symlink that points
+ * out, another file system); or the backend's error.
+ */
+int fs_resolve(struct cfs *fs, const char *path, bool *plain);
+
+/*
+ * The name the shared tiers know the file at path (as fs_resolve() took
+ * it) by, "/dir/file", when they may hold it, as fs_preload() decides:
+ * a shared tier is in use, the path is plain and clean, and the file
+ * regular and readable by everyone.  NULL otherwise (or out of memory):
+ * the file stays out of them.  The caller frees it.
+ */
+char *fs_shared_path(struct cfs *fs, const char *path, bool plain,
+		     mode_t mode);
+
+/*
+ * Read size bytes at off of the file open at fd (shared_path from
+ * fs_shared_path()) into buf: from the cache tiers when one holds the
+ * file as it is now, else from fd, filling the tiers when the file is
+ * small enough, as FUSE reads do.  Returns fewer bytes than size only at
+ * the end of the file; *tier tells whether a tier answered.  With
+ * FS_READ_NOWAIT nothing may block: only the in-process tier and the
+ * page cache (RWF_NOWAIT) are read, and -EAGAIN says to try again
+ * without it.  Returns the bytes read or a negative errno.
+ */
+#define FS_READ_NOWAIT 0x1
+ssize_t fs_read_fd(struct cfs *fs, int fd, const char *shared_path,
+		   void *buf, size_t size, uint64_t off, unsigned flags,
+		   bool *tier);
 
 /*
  * Drop the kernel's cached attributes and pages of every inode it knows

@@ -940,6 +940,22 @@ bool inode_version(struct inode_table *t, struct inode *i,
 	return valid;
 }
 
+uint64_t inode_gen(struct inode_table *t, uint64_t dev, uint64_t ino)
+{
+	struct inode_key key;
+	struct inode *i;
+	uint64_t gen;
+
+	memset(&key, 0, sizeof(key));
+	key.dev = dev;
+	key.ino = ino;
+	pthread_mutex_lock(&t->lock);
+	HASH_FIND(hh, t->hash, &key, sizeof(key), i);
+	gen = i ? i->gen : 0;
+	pthread_mutex_unlock(&t->lock);
+	return gen;
+}
+
 void inode_changed_here(struct inode_table *t, struct inode *i)
 {
 	pthread_mutex_lock(&t->lock);

@@ -170,6 +170,14 @@ bool inode_version(struct inode_table *t, struct inode *i,
 		   struct tier_version *v);
 
 /*
+ * The number of changes made through this mount to the backend inode
+ * (dev, ino), as inode_version() gives it; 0 when the table does not hold
+ * it (nothing changed it through the mount since the kernel forgot it).
+ * For readers that come without an inode: the RDMA server.
+ */
+uint64_t inode_gen(struct inode_table *t, uint64_t dev, uint64_t ino);
+
+/*
  * A change through this mount reached the backend: values taken from i
  * before it are no longer i's.  Call after the change, before replying.
  */

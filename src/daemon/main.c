@@ -32,6 +32,7 @@
 #include "mirror.h"
 #include "notify.h"
 #include "peers.h"
+#include "rdma.h"
 #include "revalidate.h"
 #include "tier_memcached.h"
 #include "trace.h"
@@ -582,6 +583,8 @@ int main(int argc, char **argv)
 		goto out_signals;
 	if (cfg.notify && start_notify(&fs, mountpoint) < 0)
 		goto out_peers;
+	if (rdma_new(&fs, &fs.rdma) < 0)
+		goto out_peers;
 	if (ctl_new(&(struct ctl_params){ .fs = &fs,
 					  .backend = backend,
 					  .mountpoint = mountpoint,
@@ -596,8 +599,8 @@ int main(int argc, char **argv)
 		log_to_syslog();
 	if (cfg.log_file && (r = log_to_file(cfg.log_file)) < 0)
 		log_error_errno(r, "cannot open log file %s", cfg.log_file);
-	if (ctl_start(ctl) < 0 || changes_start(fs.changes) < 0 ||
-	    mirrors_start(fs.mirrors) < 0)
+	if (rdma_start(fs.rdma) < 0 || ctl_start(ctl) < 0 ||
+	    changes_start(fs.changes) < 0 || mirrors_start(fs.mirrors) < 0)
 		goto out_unmount;
 	r = revalidator_start(&fs, &rv);
 	if (r < 0) {
@@ -615,8 +618,9 @@ out_unmount:
 	revalidator_stop(rv);
 	fuse_session_unmount(fs.se);
 out_ctl:
-	ctl_free(ctl);
+	ctl_free(ctl); /* before the RDMA server, whose status it shows */
 out_peers:
+	rdma_free(fs.rdma);
 	notify_free(fs.notify);
 	peers_free(fs.peers);
 out_signals:

@@ -11,6 +11,7 @@
 #include "changes.h"
 #include "ctl_int.h"
 #include "mirror.h"
+#include "rdma.h"
 #include "trace.h"
 
 #ifndef CACHEFS_VERSION
@@ -358,6 +359,24 @@ void metrics_render(struct ctl *c, struct evbuffer *out)
 		journal_metrics(out, c);
 	if (c->p.fs->mirrors)
 		mirror_metrics(out, c);
+	if (c->p.fs->rdma) {
+		struct rdma_status rs;
+
+		rdma_get_status(c->p.fs->rdma, &rs);
+		gauge(out, "cachefs_rdma_clients",
+		      "RDMA clients connected, authenticated or not",
+		      (double)rs.clients);
+		gauge(out, "cachefs_rdma_authenticated_clients",
+		      "RDMA clients authenticated", (double)rs.authenticated);
+		gauge(out, "cachefs_rdma_requests_in_flight",
+		      "RDMA requests not answered yet", (double)rs.requests);
+		gauge(out, "cachefs_rdma_bytes_in_flight",
+		      "bytes of RDMA reads not answered yet", (double)rs.bytes);
+		gauge(out, "cachefs_rdma_handles",
+		      "files open for RDMA clients", (double)rs.handles);
+		gauge(out, "cachefs_rdma_memory_bytes",
+		      "buffers of the RDMA server", (double)rs.memory);
+	}
 	if (c->p.fs->data) {
 		struct datafd_stats ds;
 

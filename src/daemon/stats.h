@@ -75,7 +75,28 @@ extern const char *const fs_op_names[OP__COUNT];
 				  "forget at once (it will when its "   \
 				  "server answers)")                    \
 	X(shared_stores, "files stored in the shared tiers when closed "   \
-			 "after a write, or renamed")
+			 "after a write, or renamed")                      \
+	X(rdma_hellos, "RDMA clients that said hello")                     \
+	X(rdma_authenticated, "RDMA clients that proved the secret")       \
+	X(rdma_auth_failures, "RDMA clients refused: wrong secret")        \
+	X(rdma_requests, "RDMA requests answered")                         \
+	X(rdma_bytes, "bytes read for RDMA clients")                       \
+	X(rdma_tier_reads, "RDMA reads answered from a cache tier")        \
+	X(rdma_errors, "RDMA requests answered with the backend's error "  \
+		       "(no such file, no permission, ...)")              \
+	X(rdma_escapes, "RDMA paths refused for leaving the tree")         \
+	X(rdma_bad_messages, "RDMA messages refused or dropped: "          \
+			     "malformed, another protocol or version, or " \
+			     "from no session")                          \
+	X(rdma_unauthenticated, "RDMA requests before authentication")     \
+	X(rdma_bad_requests, "RDMA reads refused: a bad length or offset") \
+	X(rdma_bad_handles, "RDMA requests naming no open handle")         \
+	X(rdma_over_limit, "RDMA requests refused: a per-client limit "    \
+			   "reached")                                      \
+	X(rdma_transfer_errors, "RDMA sends and writes that failed "       \
+				"(client gone, bad key)")                \
+	X(rdma_dropped, "RDMA clients dropped: misbehaving, gone, silent " \
+			"or too many")
 
 /*
  * Latency histogram: bucket k (k < STATS_LAT_BUCKETS - 1) counts

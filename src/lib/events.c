@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "ctl_proto.h"
+#include "deadline.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define READ_CHUNK 65536
@@ -96,32 +97,6 @@ static int fail_final(struct cachefs_events *e, int err)
 	return err;
 }
 
-/* --- time ---------------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A deadline timeout_ms from now; -1 for none. */
-static int64_t deadline_in(int timeout_ms)
-{
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-}
-
-/* Milliseconds left until deadline, for poll(): 0 once passed. */
-static int left_ms(int64_t deadline)
-{
-	int64_t left;
-
-	if (deadline < 0)
-		return -1;
-	left = deadline - now_ms();
-	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
-}
 
 /* --- bytes in and out ---------------------------------------------------- */
 

@@ -6,14 +6,16 @@
 #	run-fuzz.sh SOURCE_ROOT [SECONDS [TARGET]]	(30 s, ctl_request)
 #
 # TARGET is ctl_request (the control protocol, test/fuzz/fuzz_ctl_request.c
-# with src/shared/ctl_proto.c) or journal (the journal's record decoder,
-# test/fuzz/fuzz_journal.c with src/daemon/journal.c).  Builds it with
+# with src/shared/ctl_proto.c), journal (the journal's record decoder,
+# test/fuzz/fuzz_journal.c with src/daemon/journal.c) or rdma (the RDMA
+# protocol's decoders, test/fuzz/fuzz_rdma.c with src/shared/rdma_proto.c,
+# and libcrypto for its MAC).  Builds it with
 # clang (-fsanitize=fuzzer,address,undefined) and fuzzes from a temporary
 # copy of test/fuzz/corpus/TARGET, so new inputs never land in the source
 # tree.  Exits 0 when nothing was found, 1 on a crash, leak, timeout or
 # OOM (the input is printed; add it to the corpus once fixed), 77 (skip)
-# without clang, libFuzzer or jansson's pkg-config file.  FUZZ_CC
-# overrides clang.
+# without clang, libFuzzer or the pkg-config files of jansson (and
+# libcrypto, for rdma).  FUZZ_CC overrides clang.
 set -euo pipefail
 
 if [[ $# -lt 1 || $# -gt 3 ]]; then
@@ -23,6 +25,7 @@ fi
 src=$(cd "$1" && pwd)
 budget=${2:-30}
 target=${3:-ctl_request}
+pkgs=(jansson)
 case $target in
 ctl_request)
 	sources=("$src/test/fuzz/fuzz_ctl_request.c" "$src/src/shared/ctl_proto.c")
@@ -30,8 +33,12 @@ ctl_request)
 journal)
 	sources=("$src/test/fuzz/fuzz_journal.c" "$src/src/daemon/journal.c")
 	includes=(-I"$src/src/daemon" -pthread) ;;
+rdma)
+	sources=("$src/test/fuzz/fuzz_rdma.c" "$src/src/shared/rdma_proto.c")
+	includes=(-I"$src/src/shared")
+	pkgs+=(libcrypto) ;;
 *)
-	echo "$0: unknown target '$target' (ctl_request or journal)" >&2
+	echo "$0: unknown target '$target' (ctl_request, journal or rdma)" >&2
 	exit 2 ;;
 esac
 corpus=$src/test/fuzz/corpus/$target
@@ -45,7 +52,8 @@ skip() {
 command -v "$CC" >/dev/null ||
 	skip "$CC not found (Debian: apt-get install clang)"
 command -v pkg-config >/dev/null || skip "pkg-config not found"
-jansson=$(pkg-config --cflags --libs jansson) || skip "jansson.pc not found"
+libs=$(pkg-config --cflags --libs "${pkgs[@]}") ||
+	skip "pkg-config files not found: ${pkgs[*]}"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cachefs-fuzz.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -65,11 +73,11 @@ PROBE
 		"install libclang-rt-14-dev):" \
 		"$(head -n 1 "$tmp/probe.log")"
 
-# shellcheck disable=SC2086 # $jansson is a list of flags
+# shellcheck disable=SC2086 # $libs is a list of flags
 "$CC" -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -D_GNU_SOURCE \
 	"${includes[@]}" -I"$src/test/fuzz" "${sources[@]}" \
-	$jansson -o "$tmp/fuzz_$target"
+	$libs -o "$tmp/fuzz_$target"
 
 mkdir "$tmp/corpus" "$tmp/artifacts"
 cp -- "$corpus"/* "$tmp/corpus/"
