@@ -225,6 +225,26 @@ static void mirror_metrics(struct evbuffer *out, struct ctl *c)
 	json_decref(all);
 }
 
+enum cursor_field { LAG_RECORDS, LAG_BYTES, LAG_SECONDS };
+
+/* One gauge of every cursor of the journal. */
+static void cursor_series(struct evbuffer *out, const struct ctl_cursor *cur,
+			  int n, const char *name, const char *help,
+			  enum cursor_field f)
+{
+	head(out, name, "gauge", help);
+	for (int k = 0; k < n; k++) {
+		evbuffer_add_printf(out, "%s{cursor=\"%s\"} ", name,
+				    cur[k].name);
+		if (f == LAG_SECONDS)
+			evbuffer_add_printf(out, "%.3f\n", cur[k].lag_seconds);
+		else
+			evbuffer_add_printf(out, "%" PRIu64 "\n",
+					    f == LAG_RECORDS ? cur[k].lag_records
+							     : cur[k].lag_bytes);
+	}
+}
+
 static void journal_metrics(struct evbuffer *out, struct ctl *c)
 {
 	struct ctl_cursor cur[64];
@@ -260,27 +280,14 @@ static void journal_metrics(struct evbuffer *out, struct ctl *c)
 	      "1 while cursors hold the journal past 90% of journal_max",
 	      cs.alarm);
 	n = ctl_cursors(c, cur, 64);
-	head(out, "cachefs_journal_cursor_lag_records", "gauge",
-	     "records a cursor has not acked");
-	for (int k = 0; k < n; k++)
-		evbuffer_add_printf(out,
-				    "cachefs_journal_cursor_lag_records"
-				    "{cursor=\"%s\"} %" PRIu64 "\n",
-				    cur[k].name, cur[k].lag_records);
-	head(out, "cachefs_journal_cursor_lag_bytes", "gauge",
-	     "bytes of journal records a cursor has not acked");
-	for (int k = 0; k < n; k++)
-		evbuffer_add_printf(out,
-				    "cachefs_journal_cursor_lag_bytes"
-				    "{cursor=\"%s\"} %" PRIu64 "\n",
-				    cur[k].name, cur[k].lag_bytes);
-	head(out, "cachefs_journal_cursor_lag_seconds", "gauge",
-	     "age of the oldest record a cursor has not acked");
-	for (int k = 0; k < n; k++)
-		evbuffer_add_printf(out,
-				    "cachefs_journal_cursor_lag_seconds"
-				    "{cursor=\"%s\"} %.3f\n",
-				    cur[k].name, cur[k].lag_seconds);
+	cursor_series(out, cur, n, "cachefs_journal_cursor_lag_records",
+		      "records a cursor has not acked", LAG_RECORDS);
+	cursor_series(out, cur, n, "cachefs_journal_cursor_lag_bytes",
+		      "bytes of journal records a cursor has not acked",
+		      LAG_BYTES);
+	cursor_series(out, cur, n, "cachefs_journal_cursor_lag_seconds",
+		      "age of the oldest record a cursor has not acked",
+		      LAG_SECONDS);
 }
 
 void metrics_render(struct ctl *c, struct evbuffer *out)
