@@ -1690,6 +1690,16 @@ static void made(struct sftp *t, struct step *s, const struct reply *r)
 		place(t, s);
 }
 
+/*
+ * A temporary name left by a step cut short (the connection lost between
+ * making it and the rename, or a crash) would fail SYMLINK and LINK for
+ * ever: it goes first, in the same pipeline, whatever the answer.
+ */
+static int clear_tmp(struct sftp *t, struct step *s)
+{
+	return req_path(t, s, FXP_REMOVE, s->tmp, discarded, "remove");
+}
+
 static void sftp_symlink(struct mirror_target *mt, const char *path,
 			 const char *target, mirror_done_fn done, void *arg)
 {
@@ -1698,6 +1708,10 @@ static void sftp_symlink(struct mirror_target *mt, const char *path,
 
 	if (!s)
 		return;
+	if (clear_tmp(t, s) < 0) {
+		settle(t, s);
+		return;
+	}
 	/*
 	 * The draft has linkpath, then targetpath; OpenSSH's server has
 	 * always taken them the other way round, and keeps it so.
@@ -1724,7 +1738,8 @@ static void sftp_link(struct mirror_target *mt, const char *oldpath,
 		settle(t, s);
 		return;
 	}
-	if (req_ext2(t, s, EXT_HARDLINK, s->path2, s->tmp, made, "link") < 0)
+	if (clear_tmp(t, s) < 0 ||
+	    req_ext2(t, s, EXT_HARDLINK, s->path2, s->tmp, made, "link") < 0)
 		settle(t, s);
 }
 
