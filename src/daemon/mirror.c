@@ -138,6 +138,17 @@ struct dirty {
 	char path[]; /* a directory whose mtime the remote changed */
 };
 
+/*
+ * A path whose record needed no step: its file was gone from there when
+ * the record was read (renamed or removed since).  A rename or link
+ * from it that finds nothing on the remote is then no conflict.
+ */
+struct absent {
+	UT_hash_handle hh;
+	char path[];
+};
+#define ABSENT_MAX 65536
+
 enum mirror_state {
 	MS_CONNECTING,
 	MS_OK,	       /* replaying; caught up or catching up */
@@ -185,6 +196,8 @@ struct mirror {
 	struct rec *recs, **recs_tail; /* records not done, in order */
 	struct dirty *dirty;
 	unsigned ndirty;
+	struct absent *absent; /* since the reader last caught up */
+	unsigned nabsent;
 	uint64_t dirty_since_ns;
 	unsigned epoch;		/* bumped when a stream is torn down */
 	unsigned backoff_s;
@@ -391,6 +404,45 @@ static void note_dirty(struct mirror *m, const char *path)
 }
 
 /* A PUT of the regular file fd (open for reading) at path. */
+static void absent_clear(struct mirror *m)
+{
+	struct absent *a, *tmp;
+
+	HASH_ITER(hh, m->absent, a, tmp) {
+		HASH_DEL(m->absent, a);
+		free(a);
+	}
+	m->nabsent = 0;
+}
+
+/* path's record needed no step: nothing was sent there. */
+static void note_absent(struct mirror *m, const char *path)
+{
+	size_t n = strlen(path) + 1;
+	struct absent *a;
+
+	HASH_FIND_STR(m->absent, path, a);
+	if (a)
+		return;
+	if (m->nabsent >= ABSENT_MAX)
+		absent_clear(m); /* a conflict may be counted that was none */
+	a = malloc(sizeof(*a) + n);
+	if (!a)
+		return;
+	memcpy(a->path, path, n);
+	HASH_ADD_STR(m->absent, path, a);
+	m->nabsent++;
+}
+
+/* Whether path's record needed no step since the reader caught up. */
+static bool was_absent(struct mirror *m, const char *path)
+{
+	struct absent *a;
+
+	HASH_FIND_STR(m->absent, path, a);
+	return a != NULL;
+}
+
 static struct step *put_step(struct mirror *m, const char *path, int fd,
 			     const struct stat *st)
 {
@@ -618,8 +670,10 @@ static int record_steps(struct mirror *m, const struct journal_record *r)
 		/* create, mkdir, symlink, data and metadata: as it is now */
 		fd = open_current(m, r->handle, r->handle_len, r->dev, r->ino,
 				  r->path, O_PATH);
-		if (fd < 0)
+		if (fd < 0) {
+			note_absent(m, r->path);
 			return 0;
+		}
 		if (cls == JOURNAL_CLASS_METADATA &&
 		    fstat(fd, &st) == 0 && !S_ISLNK(st.st_mode)) {
 			close(fd);
@@ -790,8 +844,10 @@ static void send_again(struct mirror *m, struct step *s)
 
 	fd = open_current(m, s->handle, s->handle_len, s->dev, s->ino,
 			  s->path2, O_PATH);
-	if (fd < 0)
-		return; /* gone from the backend too: nothing to do */
+	if (fd < 0) {
+		note_absent(m, s->path2); /* gone from there too: nothing */
+		return;
+	}
 	f = make_step(m, s->path2, fd);
 	if (f)
 		enqueue_front(m, s->rec, f);
@@ -816,7 +872,8 @@ static uint64_t copy_max(struct mirror *m)
  */
 static bool fall_back(struct mirror *m, struct step *s)
 {
-	bool again = s->rec->seq <= m->replay_hw;
+	/* replayed before a failure or crash, or never sent: no conflict */
+	bool again = s->rec->seq <= m->replay_hw || was_absent(m, s->path);
 
 	if (!again) {
 		pthread_mutex_lock(&m->lock);
@@ -1132,6 +1189,8 @@ static void pump(struct mirror *m)
 			n = read_record(m);
 			if (n == 0) {
 				/* caught up: the directories, then wait */
+				if (!m->queue && !m->inflight)
+					absent_clear(m);
 				if (!m->ndirty)
 					break;
 				n = flush_dirty(m);
@@ -1212,6 +1271,7 @@ static void stream_drop(struct mirror *m)
 		free(d);
 	}
 	m->ndirty = 0;
+	absent_clear(m);
 	journal_iter_close(m->it);
 	m->it = NULL;
 	while (m->frames)
