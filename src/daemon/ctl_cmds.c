@@ -925,18 +925,24 @@ static int cmd_mirror_remove(struct ctl *c, json_t *args, json_t **out,
 	return mirrors_remove(c->p.fs->mirrors, name, err, errlen);
 }
 
+/* {name} (a resync also {content?}): action a on that mirror. */
 static int mirror_act(struct ctl *c, json_t *args, json_t **out, char *err,
 		      size_t errlen, enum mirror_action a)
 {
 	const char *name;
-	int r;
+	int content = 0, r;
 
-	if (unpack(args, err, errlen, "{s:s}", "name", &name) < 0)
+	r = a == MIRROR_RESYNC ? unpack(args, err, errlen, "{s:s, s?:b}",
+					"name", &name, "content", &content)
+			       : unpack(args, err, errlen, "{s:s}", "name",
+					&name);
+	if (r < 0)
 		return -EINVAL;
 	if ((r = no_mirrors(c, err, errlen)) < 0)
 		return r;
 	*out = NULL;
-	return mirrors_act(c->p.fs->mirrors, name, a, err, errlen);
+	return mirrors_act(c->p.fs->mirrors, name,
+			   content ? MIRROR_RESYNC_CONTENT : a, err, errlen);
 }
 
 static int cmd_mirror_retry(struct ctl *c, json_t *args, json_t **out,
@@ -960,18 +966,7 @@ static int cmd_mirror_resume(struct ctl *c, json_t *args, json_t **out,
 static int cmd_mirror_resync(struct ctl *c, json_t *args, json_t **out,
 			     char *err, size_t errlen)
 {
-	const char *name;
-	int content = 0, r;
-
-	if (unpack(args, err, errlen, "{s:s, s?:b}", "name", &name,
-		   "content", &content) < 0)
-		return -EINVAL;
-	if ((r = no_mirrors(c, err, errlen)) < 0)
-		return r;
-	*out = NULL;
-	return mirrors_act(c->p.fs->mirrors, name,
-			   content ? MIRROR_RESYNC_CONTENT : MIRROR_RESYNC,
-			   err, errlen);
+	return mirror_act(c, args, out, err, errlen, MIRROR_RESYNC);
 }
 
 /* Only in the table for help: run_request() streams watches itself. */

@@ -39,6 +39,7 @@
  * answering 200 (they answer before the work is done): the XML tells.
  */
 #include "mirror_target.h"
+#include "hex.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -2164,25 +2165,14 @@ static void options_free(struct options *o)
 	free(o->copy_max);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* n bytes of s, %XX decoded; NULL on a bad escape or without memory. */
 static char *pct_decode(const char *s, size_t n)
 {
 	char *out = malloc(n + 1), *o = out;
 
 	for (size_t i = 0; out && i < n; i++) {
-		int hi = i + 2 < n + 1 ? hexval(s[i + 1]) : -1;
-		int lo = i + 2 < n + 1 ? hexval(s[i + 2]) : -1;
+		int hi = i + 2 < n + 1 ? hex_digit(s[i + 1]) : -1;
+		int lo = i + 2 < n + 1 ? hex_digit(s[i + 2]) : -1;
 
 		if (s[i] != '%') {
 			*o++ = s[i];

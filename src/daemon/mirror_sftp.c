@@ -1836,7 +1836,8 @@ static void sftp_setattr(struct mirror_target *mt, const char *path,
 
 /* ---- list ----------------------------------------------------------- */
 
-static void list_closed(struct sftp *t, struct step *s, const struct reply *r)
+/* The CLOSE of a handle read (list, read): the step is over. */
+static void closed(struct sftp *t, struct step *s, const struct reply *r)
 {
 	reply_err(s, r, s->path);
 	settle(t, s);
@@ -1850,7 +1851,7 @@ static void list_more(struct sftp *t, struct step *s)
 	if (!s->err && !s->stop &&
 	    req_handle(t, s, FXP_READDIR, list_read, "readdir") == 0)
 		return;
-	if (req_handle(t, s, FXP_CLOSE, list_closed, "close") < 0)
+	if (req_handle(t, s, FXP_CLOSE, closed, "close") < 0)
 		settle(t, s);
 }
 
@@ -1946,12 +1947,6 @@ static void sftp_list(struct mirror_target *mt, const char *dir,
 
 static void get_read(struct sftp *t, struct step *s, const struct reply *r);
 
-static void get_closed(struct sftp *t, struct step *s, const struct reply *r)
-{
-	reply_err(s, r, s->path);
-	settle(t, s);
-}
-
 /* Ask for len bytes at off. */
 static int get_ask(struct sftp *t, struct step *s, uint64_t off, uint32_t len)
 {
@@ -1979,7 +1974,7 @@ static void get_more(struct sftp *t, struct step *s)
 	}
 	if (s->reads)
 		return;
-	if (req_handle(t, s, FXP_CLOSE, get_closed, "close") < 0)
+	if (req_handle(t, s, FXP_CLOSE, closed, "close") < 0)
 		settle(t, s);
 }
 

@@ -32,6 +32,7 @@
 
 #include "ctl_proto.h"
 #include "deadline.h"
+#include "hex.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define READ_CHUNK 65536
@@ -334,17 +335,6 @@ static int need_class(struct cachefs_events *e, json_t *o,
 		if (strcmp(s, names[k]) == 0)
 			*out = (enum cachefs_event_class)k;
 	return 0;
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* The optional "handle", hex, into e->handle. */
