@@ -53,9 +53,6 @@ struct changes {
 	pthread_cond_t stop_cond;
 	bool stop;	      /* protected by stop_lock */
 
-	unsigned watchers; /* atomic */
-	void (*on_append)(void *arg);
-	void *on_append_arg;
 	pthread_mutex_t listen_lock;
 	unsigned nlisteners; /* atomic: skip the lock when 0 */
 	struct {
@@ -385,8 +382,6 @@ void changes_record(struct changes *ch, struct journal_record *r)
 			  r->path2 ? " -> " : "", r->path2 ? r->path2 : "");
 		return;
 	}
-	if (__atomic_load_n(&ch->watchers, __ATOMIC_RELAXED) && ch->on_append)
-		ch->on_append(ch->on_append_arg);
 	if (__atomic_load_n(&ch->nlisteners, __ATOMIC_ACQUIRE)) {
 		pthread_mutex_lock(&ch->listen_lock);
 		for (int k = 0; k < CHANGES_LISTENERS; k++)
@@ -405,12 +400,6 @@ bool changes_coalesce(struct changes *ch, struct journal_record *r)
 {
 	/* on an error, changes_record() finds it again, and says so */
 	return journal_coalesce(ch->j, r) == 1;
-}
-
-void changes_on_append(struct changes *ch, void (*fn)(void *arg), void *arg)
-{
-	ch->on_append = fn;
-	ch->on_append_arg = arg;
 }
 
 int changes_listen(struct changes *ch, void (*fn)(void *arg), void *arg)
@@ -439,11 +428,6 @@ void changes_unlisten(struct changes *ch, void (*fn)(void *arg), void *arg)
 			__atomic_sub_fetch(&ch->nlisteners, 1, __ATOMIC_RELEASE);
 		}
 	pthread_mutex_unlock(&ch->listen_lock);
-}
-
-void changes_watchers(struct changes *ch, int delta)
-{
-	__atomic_add_fetch(&ch->watchers, (unsigned)delta, __ATOMIC_RELAXED);
 }
 
 void changes_get_stats(struct changes *ch, struct changes_stats *st)

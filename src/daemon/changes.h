@@ -68,18 +68,13 @@ bool changes_coalesce(struct changes *ch, struct journal_record *r);
 void changes_make_room(struct changes *ch);
 
 /*
- * fn(arg) runs after records were appended while watchers > 0, from the
- * appending thread: it must be quick and must not block.
+ * fn(arg) runs after every append (mirrors, and the control socket's
+ * watch streams, waiting for records), from the appending thread, under
+ * a lock: it must be quick, must not block and must not call back.
+ * -ENOSPC beyond CHANGES_LISTENERS: each mirror (at most 16) and the
+ * control socket while it has watchers.
  */
-void changes_on_append(struct changes *ch, void (*fn)(void *arg), void *arg);
-void changes_watchers(struct changes *ch, int delta);
-
-/*
- * fn(arg) runs after every append (mirrors waiting for records), from
- * the appending thread, under a lock: it must be quick, must not block
- * and must not call back.  -ENOSPC beyond CHANGES_LISTENERS.
- */
-#define CHANGES_LISTENERS 16
+#define CHANGES_LISTENERS (16 + 1)
 int changes_listen(struct changes *ch, void (*fn)(void *arg), void *arg);
 void changes_unlisten(struct changes *ch, void (*fn)(void *arg), void *arg);
 

@@ -66,6 +66,7 @@ struct ctl {
 	unsigned rate_next, rate_count;
 	struct event *watch_ev; /* pumps the watch streams */
 	bool watch_woken;	/* atomic: watch_ev is active already */
+	unsigned nwatches;	/* streams; told of appends while > 0 */
 	struct inode_table_stats fd_base; /* at the last stats reset */
 	struct notify_stats notify_base; /* the same for notify */
 };

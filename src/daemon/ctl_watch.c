@@ -40,6 +40,8 @@ static struct journal *journal_of(struct ctl *c)
 	return changes_journal(c->p.fs->changes);
 }
 
+static void wake(void *arg);
+
 void ctl_watch_free(struct ctl *c, struct client *cl)
 {
 	struct watch *w = cl->watch;
@@ -50,7 +52,8 @@ void ctl_watch_free(struct ctl *c, struct client *cl)
 	free(w->prefix);
 	free(w);
 	cl->watch = NULL;
-	changes_watchers(c->p.fs->changes, -1);
+	if (--c->nwatches == 0)
+		changes_unlisten(c->p.fs->changes, wake, c);
 }
 
 static bool path_matches(const struct watch *w, const char *path)
@@ -235,14 +238,13 @@ int ctl_watch_setup(struct ctl *c)
 	c->watch_ev = event_new(c->base, -1, 0, on_watch, c);
 	if (!c->watch_ev)
 		return -ENOMEM;
-	changes_on_append(c->p.fs->changes, wake, c);
 	return 0;
 }
 
 void ctl_watch_teardown(struct ctl *c)
 {
 	if (c->p.fs->changes)
-		changes_on_append(c->p.fs->changes, NULL, NULL);
+		changes_unlisten(c->p.fs->changes, wake, c);
 	if (c->watch_ev)
 		event_free(c->watch_ev);
 }
@@ -324,7 +326,11 @@ char *ctl_watch_start(struct ctl *c, struct client *cl, json_t *args)
 		}
 	}
 	cl->watch = w;
-	changes_watchers(c->p.fs->changes, 1);
+	if (c->nwatches++ == 0 &&
+	    changes_listen(c->p.fs->changes, wake, c) < 0) {
+		ctl_watch_free(c, cl);
+		return ctl_response_error("too many listeners of the journal");
+	}
 	/* the answer first; a gap, if any, is the stream's first line */
 	{
 		json_t *d = json_pack("{s:I, s:I, s:I, s:s?}", "from",
