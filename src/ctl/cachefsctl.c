@@ -621,14 +621,22 @@ static void print_status(json_t *s, json_t *defaults)
 	print_bytes((uint64_t)jint(cache, "max_cached_file"));
 	printf("\n");
 	json_array_foreach(json_object_get(cache, "tiers"), k, o) {
+		long long servers = jint(o, "servers"),
+			  down = jint(o, "servers_down");
+		char state[96] = "up";
+
 		if (strcmp(jstr(o, "name"), "memory") == 0)
 			continue; /* its line is below */
+		if (servers > 1 && down && down < servers)
+			snprintf(state, sizeof(state),
+				 "degraded (%lld of %lld servers down)", down,
+				 servers);
+		else if (json_is_true(json_object_get(o, "down")))
+			strcpy(state, "down");
 		printf("  %-12s %s, %lld hits, %lld misses, %lld stored, "
 		       "%lld deleted, %lld errors, %lld too big, %lld keys "
 		       "too long\n",
-		       jstr(o, "name"),
-		       json_is_true(json_object_get(o, "down")) ? "down" : "up",
-		       jint(o, "hits"), jint(o, "misses"), jint(o, "stores"),
+		       jstr(o, "name"), state, jint(o, "hits"), jint(o, "misses"), jint(o, "stores"),
 		       jint(o, "deletes"), jint(o, "errors"),
 		       jint(o, "too_big"), jint(o, "key_too_long"));
 	}

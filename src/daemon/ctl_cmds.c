@@ -192,7 +192,7 @@ static double ratio(uint64_t hits, uint64_t misses)
 static json_t *tier_json(const struct cache_tier_stats *ts)
 {
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f,"
-			 " s:I, s:I, s:I, s:I, s:b}",
+			 " s:I, s:I, s:I, s:I, s:b, s:I, s:I}",
 			 "name", ts->name, "budget",
 			 (json_int_t)ts->tier.budget, "bytes",
 			 (json_int_t)ts->tier.bytes, "entries",
@@ -206,7 +206,9 @@ static json_t *tier_json(const struct cache_tier_stats *ts)
 			 (json_int_t)ts->tier.errors, "too_big",
 			 (json_int_t)ts->tier.too_big, "key_too_long",
 			 (json_int_t)ts->tier.key_too_long, "deletes",
-			 (json_int_t)ts->tier.deletes, "down", ts->tier.down);
+			 (json_int_t)ts->tier.deletes, "down", ts->tier.down,
+			 "servers", (json_int_t)ts->tier.servers,
+			 "servers_down", (json_int_t)ts->tier.servers_down);
 }
 
 /* Whether a cache tier is being skipped for failing. */

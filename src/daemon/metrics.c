@@ -87,6 +87,10 @@ static uint64_t t_down(const struct cache_tier_stats *t)
 {
 	return t->tier.down;
 }
+static uint64_t t_servers_down(const struct cache_tier_stats *t)
+{
+	return t->tier.servers_down;
+}
 
 static void cache_metrics(struct evbuffer *out, struct cache *cache)
 {
@@ -112,7 +116,11 @@ static void cache_metrics(struct evbuffer *out, struct cache *cache)
 		    false, "values a tier did not take: too big, or a key too "
 		    "long", t_too_big);
 	tier_series(out, cache, "cachefs_cache_down", "gauge", false,
-		    "1 while a tier is skipped for failing", t_down);
+		    "1 while a tier (or one of its servers) is skipped for "
+		    "failing", t_down);
+	tier_series(out, cache, "cachefs_cache_servers_down", "gauge", false,
+		    "servers of a shared tier skipped for failing",
+		    t_servers_down);
 	cache_get_stats(cache, &cs);
 	counter(out, "cachefs_cache_fills_total",
 		"files read whole from the backend into the tiers", cs.fills);

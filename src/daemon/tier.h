@@ -61,7 +61,9 @@ struct tier_stats {
 	uint64_t too_big;	 /* values not stored: over the tier's limit */
 	uint64_t key_too_long;	 /* values not stored: key over the limit */
 	uint64_t deletes;	 /* values removed on request (forget) */
-	bool down;		 /* skipped until it answers again */
+	bool down;		 /* skipped (in part) until it answers again */
+	unsigned servers;	 /* of a shared tier; 0 in this process */
+	unsigned servers_down;	 /* of them, skipped until they answer */
 };
 
 struct tier;

@@ -27,13 +27,15 @@
  * replaces both; closing that would take conditional writes on the
  * server, which memcached's text protocol has none of that fit.
  *
- * Failure.  Any error but a miss marks the tier down: requests are
- * skipped (-EAGAIN) until a deadline, 1 s and then doubling up to 30 s.
- * Then one request probes every server ("stats settings", which also
- * tells the largest item), delivers the deletes that waited, and only
- * then is the tier up again.  A forget() that cannot be delivered waits
- * in a bounded list; when the list overflows the probe flushes the
- * servers instead: a lost delete would let nginx serve bytes the file no
+ * Failure, server by server.  Any error but a miss marks the server that
+ * gave it down: requests for its keys are skipped (-EAGAIN) until a
+ * deadline, 1 s and then doubling up to 30 s, while the other servers go
+ * on serving theirs.  Then one request probes the server ("stats
+ * settings", which also tells its largest item) over a connection of its
+ * own, delivers the deletes that waited for it, and only then is the
+ * server up again.  A forget() that cannot be delivered waits in the
+ * server's bounded list; when the list overflows the probe flushes that
+ * server instead: a lost delete would let nginx serve bytes the file no
  * longer has.  Keys never move to another server (no auto-eject): nginx
  * would not look for them there.
  */
@@ -71,6 +73,23 @@ struct counters {
 	uint64_t hits, misses, stores, errors, too_big, key_too_long, deletes;
 };
 
+/* One server's health, and the deletes that wait for it. */
+struct server {
+	/* this server alone, for probes and flushes: the prober's only */
+	memcached_st *alone;
+	uint64_t item_max; /* atomic: largest value it takes; 0: not known */
+
+	/* protected by the tier's lock */
+	bool need_probe;  /* serve no request before a probe succeeds */
+	bool probing;	  /* a request is probing */
+	bool down;	  /* failed, and no probe succeeded since */
+	int64_t retry_ns; /* CLOCK_MONOTONIC; no probe before */
+	unsigned backoff_ms;
+	char **pending; /* paths whose values must be deleted first */
+	unsigned npending;
+	bool overflow; /* some were dropped: flush_all first */
+};
+
 struct tier_memcached {
 	struct tier tier;
 	memcached_st *master;	 /* the configuration; only cloned */
@@ -84,7 +103,6 @@ struct tier_memcached {
 	unsigned servers;
 
 	struct counters c; /* atomic */
-	uint64_t item_max; /* atomic: largest value sent; 0: no probe yet */
 	/*
 	 * atomic: raised at each failure.  A connection last used before is
 	 * closed before its next request, so that one reset (a restarted
@@ -92,17 +110,10 @@ struct tier_memcached {
 	 */
 	uint64_t gen;
 
+	struct server *srv; /* servers of them, in nginx's order */
 	pthread_mutex_t lock;
-	/* protected by lock */
-	bool need_probe;  /* serve no request before a probe succeeds */
-	bool probing;	  /* a request is probing */
-	bool down;	  /* failed, and no probe succeeded since */
-	int64_t retry_ns; /* CLOCK_MONOTONIC; no probe before */
-	unsigned backoff_ms;
-	char **pending; /* paths whose values must be deleted first */
-	unsigned npending;
-	bool overflow; /* some were dropped: flush_all first */
-	uint64_t flushes;
+	uint64_t flushes; /* protected by lock */
+	unsigned unwell;  /* servers that need a probe; written under lock */
 };
 
 static struct tier_memcached *mc_of(struct tier *t)
@@ -186,6 +197,7 @@ struct mc_keys {
 	char data[KEY_BUF], meta[KEY_BUF], missing[KEY_BUF];
 	char group[KEY_BUF]; /* unescaped: only hashed, never sent */
 	size_t data_len, meta_len, missing_len, group_len;
+	unsigned server; /* the one that holds them, picked from group */
 };
 
 /*
@@ -222,6 +234,7 @@ static int make_keys(const struct tier_memcached *m, const char *path,
 	k->group_len = m->prefix_len + plen;
 	memcpy(k->group, m->prefix, m->prefix_len);
 	memcpy(k->group + m->prefix_len, path, plen);
+	k->server = memcached_generate_hash(m->master, k->group, k->group_len);
 	return 0;
 }
 
@@ -316,59 +329,73 @@ static void conn_put(struct tier_memcached *m, memcached_st *mc)
 }
 
 /* Caller holds m->lock. */
-static void do_drop_pending(struct tier_memcached *m)
+static void need_probe(struct tier_memcached *m, struct server *sv, bool need)
 {
-	while (m->npending)
-		free(m->pending[--m->npending]);
+	if (sv->need_probe != need)
+		__atomic_store_n(&m->unwell, m->unwell + (need ? 1 : -1),
+				 __ATOMIC_RELAXED);
+	sv->need_probe = need;
+}
+
+/* Caller holds m->lock. */
+static void do_drop_pending(struct server *sv)
+{
+	while (sv->npending)
+		free(sv->pending[--sv->npending]);
 }
 
 /*
- * Remember that path's values must go before the servers serve again,
- * and make the next request probe (and so deliver it) even if the tier
- * was marked up meanwhile.
+ * Remember that path's values must go before server s serves again, and
+ * make its next request probe (and so deliver them) even if it was
+ * marked up meanwhile.
  */
-static void pend(struct tier_memcached *m, const char *path)
+static void pend(struct tier_memcached *m, unsigned s, const char *path)
 {
+	struct server *sv = &m->srv[s];
+
 	pthread_mutex_lock(&m->lock);
-	if (!m->overflow) {
-		char *p = m->npending < PENDING_MAX ? strdup(path) : NULL;
+	if (!sv->overflow) {
+		char *p = sv->npending < PENDING_MAX ? strdup(path) : NULL;
 
 		if (p) {
-			m->pending[m->npending++] = p;
+			sv->pending[sv->npending++] = p;
 		} else {
 			/* a flush_all will do for all of them */
-			do_drop_pending(m);
-			m->overflow = true;
+			do_drop_pending(sv);
+			sv->overflow = true;
 		}
 	}
-	if (!m->need_probe) {
-		m->need_probe = true;
-		m->retry_ns = 0;
+	if (!sv->need_probe) {
+		need_probe(m, sv, true);
+		sv->retry_ns = 0;
 	}
 	pthread_mutex_unlock(&m->lock);
 }
 
 /*
- * A request failed: count it, and skip the servers for a while.  probe:
- * it was the probe, so the wait doubles.
+ * A request to server s failed: count it, and skip the server for a
+ * while.  probe: it was the probe, so the wait doubles.
  */
-static void fail(struct tier_memcached *m, bool probe)
+static void fail(struct tier_memcached *m, unsigned s, bool probe)
 {
+	struct server *sv = &m->srv[s];
+
 	count(&m->c.errors);
 	__atomic_add_fetch(&m->gen, 1, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&m->lock);
-	if (!m->down)
-		m->backoff_ms = BACKOFF_MIN_MS;
+	if (!sv->down)
+		sv->backoff_ms = BACKOFF_MIN_MS;
 	else if (probe)
-		m->backoff_ms = m->backoff_ms * 2 < BACKOFF_MAX_MS
-					? m->backoff_ms * 2
-					: BACKOFF_MAX_MS;
-	/* else: a request sent before the tier went down; keep the deadline */
-	if (!m->down || probe)
-		m->retry_ns = now_ns() + m->backoff_ms * 1000000LL;
+		sv->backoff_ms = sv->backoff_ms * 2 < BACKOFF_MAX_MS
+					 ? sv->backoff_ms * 2
+					 : BACKOFF_MAX_MS;
+	/* else: a request sent before it went down; keep the deadline */
+	if (!sv->down || probe)
+		sv->retry_ns = now_ns() + sv->backoff_ms * 1000000LL;
 	if (probe)
-		m->probing = false;
-	m->need_probe = m->down = true;
+		sv->probing = false;
+	need_probe(m, sv, true);
+	sv->down = true;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -398,24 +425,23 @@ static memcached_return_t settings_stat(const memcached_instance_st *server,
 	if (*end || v <= ITEM_SLACK)
 		return MEMCACHED_SUCCESS;
 	s->answered++;
-	if (!s->item_max || v - ITEM_SLACK < s->item_max)
-		s->item_max = v - ITEM_SLACK;
+	s->item_max = v - ITEM_SLACK;
 	return MEMCACHED_SUCCESS;
 }
 
 /*
- * Every server's settings: an answer from each is the probe's sign of
- * life, and the smallest item_size_max bounds what is worth sending.
+ * The server's settings: its answer is the probe's sign of life, and its
+ * item_size_max bounds what is worth sending it.
  */
-static int learn_settings(struct tier_memcached *m, memcached_st *mc)
+static int learn_settings(struct server *sv)
 {
-	struct settings s = { 0 };
+	struct settings st = { 0 };
 	memcached_return_t rc;
 
-	rc = memcached_stat_execute(mc, "settings", settings_stat, &s);
-	if (memcached_failed(rc) || s.answered != m->servers)
+	rc = memcached_stat_execute(sv->alone, "settings", settings_stat, &st);
+	if (memcached_failed(rc) || st.answered != 1)
 		return -EIO;
-	__atomic_store_n(&m->item_max, s.item_max, __ATOMIC_RELAXED);
+	__atomic_store_n(&sv->item_max, st.item_max, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -439,51 +465,57 @@ static int delete_keys(struct tier_memcached *m, memcached_st *mc,
 }
 
 /*
- * The probe: every server answers, then what waited is delivered, and
- * the tier is up only once nothing waits.  0 or a negative errno.
+ * The probe of server s, over its own connection, fresh: it answers, then
+ * what waited for it is delivered, and it is up only once nothing waits.
+ * 0 or a negative errno.
  */
-static int probe(struct tier_memcached *m, memcached_st *mc)
+static int probe(struct tier_memcached *m, unsigned s)
 {
-	int r = learn_settings(m, mc);
+	struct server *sv = &m->srv[s];
+	int r;
 
+	memcached_quit(sv->alone);
+	r = learn_settings(sv);
 	while (r == 0) {
 		struct mc_keys k;
 		char *path = NULL;
 		bool flush = false;
 
 		pthread_mutex_lock(&m->lock);
-		if (m->overflow) {
+		if (sv->overflow) {
 			flush = true;
-			m->overflow = false;
-		} else if (m->npending) {
-			path = m->pending[--m->npending];
+			sv->overflow = false;
+		} else if (sv->npending) {
+			path = sv->pending[--sv->npending];
 		} else {
-			m->need_probe = m->down = m->probing = false;
-			m->backoff_ms = BACKOFF_MIN_MS;
+			need_probe(m, sv, false);
+			sv->down = sv->probing = false;
+			sv->backoff_ms = BACKOFF_MIN_MS;
 			pthread_mutex_unlock(&m->lock);
 			return 0;
 		}
 		pthread_mutex_unlock(&m->lock);
 
 		if (flush) {
-			bool ok = memcached_flush(mc, 0) == MEMCACHED_SUCCESS;
+			bool ok = memcached_flush(sv->alone, 0) ==
+				  MEMCACHED_SUCCESS;
 
 			pthread_mutex_lock(&m->lock);
 			if (ok) {
 				m->flushes++;
 			} else {
-				do_drop_pending(m);
-				m->overflow = true;
+				do_drop_pending(sv);
+				sv->overflow = true;
 				r = -EIO;
 			}
 			pthread_mutex_unlock(&m->lock);
 			continue;
 		}
-		/* pend() takes only paths with keys */
+		/* pend() takes only paths with keys, on this server */
 		if (make_keys(m, path, &k) == 0)
-			r = delete_keys(m, mc, &k);
+			r = delete_keys(m, sv->alone, &k);
 		if (r < 0)
-			pend(m, path);
+			pend(m, s, path);
 		free(path);
 	}
 	return r;
@@ -491,16 +523,17 @@ static int probe(struct tier_memcached *m, memcached_st *mc)
 
 enum admit { ADMIT_GO, ADMIT_SKIP, ADMIT_PROBE };
 
-static enum admit admit(struct tier_memcached *m)
+static enum admit admit(struct tier_memcached *m, unsigned s)
 {
+	struct server *sv = &m->srv[s];
 	enum admit a = ADMIT_GO;
 
 	pthread_mutex_lock(&m->lock);
-	if (m->need_probe) {
-		if (m->probing || now_ns() < m->retry_ns) {
+	if (sv->need_probe) {
+		if (sv->probing || now_ns() < sv->retry_ns) {
 			a = ADMIT_SKIP;
 		} else {
-			m->probing = true;
+			sv->probing = true;
 			a = ADMIT_PROBE;
 		}
 	}
@@ -509,36 +542,70 @@ static enum admit admit(struct tier_memcached *m)
 }
 
 /*
- * A connection for one request in *mcp, when the servers are to be asked
- * now (probing them first if due); -EAGAIN when they are skipped.
+ * Probes one server other than s whose probe is due, if there is one: a
+ * server comes back, and gets the deletes that wait for it, even when no
+ * request is for its keys.
  */
-static int begin(struct tier_memcached *m, memcached_st **mcp)
+static void probe_other(struct tier_memcached *m, unsigned s)
 {
-	enum admit a = admit(m);
+	unsigned due = m->servers;
+
+	if (!__atomic_load_n(&m->unwell, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&m->lock);
+	for (unsigned o = 0; o < m->servers && due == m->servers; o++) {
+		struct server *sv = &m->srv[o];
+
+		if (o != s && sv->need_probe && !sv->probing &&
+		    now_ns() >= sv->retry_ns) {
+			sv->probing = true;
+			due = o;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (due < m->servers && probe(m, due) < 0)
+		fail(m, due, true);
+}
+
+/*
+ * A connection in *mcp for one request for k's keys, when their server
+ * is to be asked now (probing it first if due); -EAGAIN when it is
+ * skipped.
+ */
+static int begin(struct tier_memcached *m, const struct mc_keys *k,
+		 memcached_st **mcp)
+{
+	enum admit a;
 	memcached_st *mc;
+
+	probe_other(m, k->server);
+	a = admit(m, k->server);
 
 	if (a == ADMIT_SKIP)
 		return -EAGAIN;
-	mc = conn_get(m);
-	if (!mc) {
-		fail(m, a == ADMIT_PROBE);
+	if (a == ADMIT_PROBE && probe(m, k->server) < 0) {
+		fail(m, k->server, true);
 		return -EAGAIN;
 	}
-	if (a == ADMIT_PROBE && probe(m, mc) < 0) {
-		conn_put(m, mc);
-		fail(m, true);
+	mc = conn_get(m);
+	if (!mc) {
+		fail(m, k->server, false);
 		return -EAGAIN;
 	}
 	*mcp = mc;
 	return 0;
 }
 
-/* The request on mc is over; ok: it was answered (a miss is an answer). */
-static void end(struct tier_memcached *m, memcached_st *mc, bool ok)
+/*
+ * The request for k's keys on mc is over; ok: it was answered (a miss is
+ * an answer).
+ */
+static void end(struct tier_memcached *m, const struct mc_keys *k,
+		memcached_st *mc, bool ok)
 {
 	conn_put(m, mc);
 	if (!ok)
-		fail(m, false);
+		fail(m, k->server, false);
 }
 
 /*
@@ -612,12 +679,12 @@ static ssize_t get_missing(struct tier_memcached *m, const char *path,
 
 	if (make_keys(m, path, &k) < 0)
 		return -ENOENT;
-	r = begin(m, &mc);
+	r = begin(m, &k, &mc);
 	if (r < 0)
 		return r;
 	val = memcached_get_by_key(mc, k.group, k.group_len, k.missing,
 				   k.missing_len, &len, &flags, &rc);
-	end(m, mc, rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND);
+	end(m, &k, mc, rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND);
 	if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) {
 		free(val);
 		return errno_of(rc);
@@ -638,13 +705,13 @@ static int put_missing(struct tier_memcached *m, const char *path,
 
 	if (make_keys(m, path, &k) < 0)
 		return -ENAMETOOLONG;
-	r = begin(m, &mc);
+	r = begin(m, &k, &mc);
 	if (r < 0)
 		return r;
 	n = format_meta(meta, sizeof(meta), dir, 0);
 	rc = memcached_set_by_key(mc, k.group, k.group_len, k.missing,
 				  k.missing_len, meta, (size_t)n, expiry(m), 0);
-	end(m, mc, rc == MEMCACHED_SUCCESS);
+	end(m, &k, mc, rc == MEMCACHED_SUCCESS);
 	return rc == MEMCACHED_SUCCESS ? 0 : errno_of(rc);
 }
 
@@ -673,7 +740,7 @@ static ssize_t mc_get(struct tier *t, enum tier_kind kind, const char *path,
 		count(&m->c.misses);
 		return -ENOENT;
 	}
-	r = begin(m, &mc);
+	r = begin(m, &k, &mc);
 	if (r < 0)
 		return r;
 	keys[0] = k.meta;
@@ -683,7 +750,7 @@ static ssize_t mc_get(struct tier *t, enum tier_kind kind, const char *path,
 	rc = memcached_mget_by_key(mc, k.group, k.group_len, keys, lens, 2);
 	if (rc == MEMCACHED_SUCCESS)
 		rc = fetch_pair(mc, &k, &meta, &meta_len, &data, &data_len);
-	end(m, mc, rc == MEMCACHED_SUCCESS);
+	end(m, &k, mc, rc == MEMCACHED_SUCCESS);
 	if (rc != MEMCACHED_SUCCESS) {
 		free(meta);
 		free(data);
@@ -707,9 +774,11 @@ static ssize_t mc_get(struct tier *t, enum tier_kind kind, const char *path,
 	return n;
 }
 
-static bool too_big(struct tier_memcached *m, size_t len)
+/* Whether a value of len bytes is not to be sent to server s. */
+static bool too_big(struct tier_memcached *m, unsigned s, size_t len)
 {
-	uint64_t item_max = __atomic_load_n(&m->item_max, __ATOMIC_RELAXED);
+	uint64_t item_max =
+		__atomic_load_n(&m->srv[s].item_max, __ATOMIC_RELAXED);
 
 	return (m->max_file && len > m->max_file) ||
 	       (item_max && len > item_max);
@@ -725,7 +794,7 @@ static int refuse(struct tier_memcached *m, memcached_st *mc,
 {
 	int r = delete_keys(m, mc, k);
 
-	end(m, mc, r == 0);
+	end(m, k, mc, r == 0);
 	count(&m->c.too_big);
 	return -EFBIG;
 }
@@ -752,14 +821,14 @@ static int mc_put(struct tier *t, enum tier_kind kind, const char *path,
 		count(&m->c.key_too_long);
 		return -ENAMETOOLONG;
 	}
-	r = begin(m, &mc);
-	if (r < 0 && too_big(m, len)) {
+	r = begin(m, &k, &mc);
+	if (r < 0 && too_big(m, k.server, len)) {
 		count(&m->c.too_big);
 		return -EFBIG;
 	}
 	if (r < 0)
 		return r;
-	if (too_big(m, len))
+	if (too_big(m, k.server, len))
 		return refuse(m, mc, &k);
 
 	n = format_meta(meta, sizeof(meta), ver, value_sum(val, len));
@@ -772,7 +841,7 @@ static int mc_put(struct tier *t, enum tier_kind kind, const char *path,
 	if (rc == MEMCACHED_SUCCESS)
 		rc = memcached_set_by_key(mc, k.group, k.group_len, k.meta,
 					  k.meta_len, meta, (size_t)n, exp, 0);
-	end(m, mc, rc == MEMCACHED_SUCCESS);
+	end(m, &k, mc, rc == MEMCACHED_SUCCESS);
 	if (rc != MEMCACHED_SUCCESS)
 		return errno_of(rc);
 	count(&m->c.stores);
@@ -788,10 +857,10 @@ static int mc_forget(struct tier *t, const char *path)
 
 	if (make_keys(m, path, &k) < 0)
 		return 0; /* nothing is ever stored under it */
-	r = begin(m, &mc);
+	r = begin(m, &k, &mc);
 	if (r == 0) {
 		r = delete_keys(m, mc, &k);
-		end(m, mc, r == 0);
+		end(m, &k, mc, r == 0);
 	}
 	/*
 	 * Skipped, or failed: nginx may still be reading from these servers
@@ -803,7 +872,7 @@ static int mc_forget(struct tier *t, const char *path)
 		conn_put(m, mc);
 	}
 	if (r < 0) {
-		pend(m, path);
+		pend(m, k.server, path);
 		return -EAGAIN;
 	}
 	return 0;
@@ -832,9 +901,12 @@ static void mc_get_stats(struct tier *t, struct tier_stats *st)
 	st->too_big = load(&m->c.too_big);
 	st->key_too_long = load(&m->c.key_too_long);
 	st->deletes = load(&m->c.deletes);
+	st->servers = m->servers;
 	pthread_mutex_lock(&m->lock);
-	st->down = m->down;
+	for (unsigned s = 0; s < m->servers; s++)
+		st->servers_down += m->srv[s].down;
 	pthread_mutex_unlock(&m->lock);
+	st->down = st->servers_down > 0;
 }
 
 /* The servers' memory is theirs to manage. */
@@ -852,12 +924,16 @@ static void mc_free(struct tier *t)
 		return;
 	if (m->pool)
 		memcached_pool_destroy(m->pool);
+	for (unsigned s = 0; m->srv && s < m->servers; s++) {
+		struct server *sv = &m->srv[s];
+
+		memcached_free(sv->alone);
+		if (sv->pending)
+			do_drop_pending(sv);
+		free(sv->pending);
+	}
+	free(m->srv);
 	memcached_free(m->master);
-	pthread_mutex_lock(&m->lock);
-	if (m->pending)
-		do_drop_pending(m);
-	pthread_mutex_unlock(&m->lock);
-	free(m->pending);
 	free(m->prefix);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -879,13 +955,22 @@ void tier_memcached_get_stats(struct tier *t, struct tier_memcached_stats *st)
 {
 	struct tier_memcached *m = mc_of(t);
 
-	pthread_mutex_lock(&m->lock);
-	st->pending = m->npending;
-	st->overflow = m->overflow;
-	st->flushes = m->flushes;
-	pthread_mutex_unlock(&m->lock);
-	st->item_max = __atomic_load_n(&m->item_max, __ATOMIC_RELAXED);
+	memset(st, 0, sizeof(*st));
 	st->servers = m->servers;
+	pthread_mutex_lock(&m->lock);
+	st->flushes = m->flushes;
+	for (unsigned s = 0; s < m->servers; s++) {
+		const struct server *sv = &m->srv[s];
+		uint64_t item_max =
+			__atomic_load_n(&sv->item_max, __ATOMIC_RELAXED);
+
+		st->pending += sv->npending;
+		st->overflow |= sv->overflow;
+		st->servers_down += sv->down;
+		if (item_max && (!st->item_max || item_max < st->item_max))
+			st->item_max = item_max;
+	}
+	pthread_mutex_unlock(&m->lock);
 }
 
 int tier_memcached_server_of(struct tier *t, const char *path)
@@ -894,9 +979,7 @@ int tier_memcached_server_of(struct tier *t, const char *path)
 	struct mc_keys k;
 	int r = make_keys(m, path, &k);
 
-	if (r < 0)
-		return r;
-	return (int)memcached_generate_hash(m->master, k.group, k.group_len);
+	return r < 0 ? r : (int)k.server;
 }
 
 static int fail_cfg(char *err, size_t errlen, const char *fmt, ...)
@@ -1119,6 +1202,45 @@ static memcached_st *new_master(const char *servers, char *err, size_t errlen,
 	return mc;
 }
 
+/*
+ * Each server's state, with a connection to it alone, set up as the
+ * master's; the first request for its keys probes it.
+ */
+static int new_servers(struct tier_memcached *m, unsigned timeout_ms,
+		       char *err, size_t errlen)
+{
+	m->srv = calloc(m->servers, sizeof(*m->srv));
+	if (!m->srv)
+		return -ENOMEM;
+	for (unsigned s = 0; s < m->servers; s++) {
+		const memcached_instance_st *in =
+			memcached_server_instance_by_position(m->master, s);
+		struct server *sv = &m->srv[s];
+		const char *name = memcached_server_name(in);
+		memcached_return_t rc;
+		int r;
+
+		need_probe(m, sv, true);
+		sv->backoff_ms = BACKOFF_MIN_MS;
+		sv->pending = calloc(PENDING_MAX, sizeof(*sv->pending));
+		sv->alone = memcached_create(NULL);
+		if (!sv->pending || !sv->alone)
+			return -ENOMEM;
+		if (!strcmp(memcached_server_type(in), "SOCKET"))
+			rc = memcached_server_add_unix_socket(sv->alone, name);
+		else
+			rc = memcached_server_add(sv->alone, name,
+						  memcached_server_port(in));
+		if (memcached_failed(rc))
+			return fail_cfg(err, errlen, "memcached: %s: %s", name,
+					memcached_strerror(sv->alone, rc));
+		r = set_behaviors(sv->alone, timeout_ms, err, errlen);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 int tier_memcached_new(const struct tier_memcached_cfg *cfg, struct tier **out,
 		       char *err, size_t errlen)
 {
@@ -1145,8 +1267,6 @@ int tier_memcached_new(const struct tier_memcached_cfg *cfg, struct tier **out,
 	m->tier.ops = &memcached_ops;
 	m->max_file = cfg->max_file;
 	m->ttl_s = cfg->ttl_s;
-	m->need_probe = true; /* the first request probes */
-	m->backoff_ms = BACKOFF_MIN_MS;
 
 	/* room for a meta key: "#v" and at least "/" */
 	n = escape_to(m->eprefix, 0, prefix, strlen(prefix));
@@ -1157,9 +1277,8 @@ int tier_memcached_new(const struct tier_memcached_cfg *cfg, struct tier **out,
 	m->eprefix_len = (size_t)n;
 	m->prefix = strdup(prefix);
 	m->prefix_len = strlen(prefix);
-	m->pending = calloc(PENDING_MAX, sizeof(*m->pending));
 	r = -ENOMEM;
-	if (!m->prefix || !m->pending)
+	if (!m->prefix)
 		goto out_free;
 
 	m->master = new_master(cfg->servers, err, errlen, &r);
@@ -1169,6 +1288,9 @@ int tier_memcached_new(const struct tier_memcached_cfg *cfg, struct tier **out,
 	if (r)
 		goto out_free;
 	m->servers = memcached_server_count(m->master);
+	r = new_servers(m, timeout_ms, err, errlen);
+	if (r)
+		goto out_free;
 	m->pool = memcached_pool_create(m->master, 1, POOL_MAX);
 	r = -ENOMEM;
 	if (!m->pool)

@@ -69,11 +69,12 @@ int tier_memcached_server_of(struct tier *t, const char *path);
 
 /* What only this tier counts; t must be a memcached tier. */
 struct tier_memcached_stats {
-	uint64_t pending;  /* deletes waiting for the servers to answer */
+	uint64_t pending;  /* deletes waiting for their servers to answer */
 	bool overflow;	   /* more waited: a flush_all is waiting instead */
 	uint64_t flushes;  /* flush_all sent when too many were waiting */
-	uint64_t item_max; /* largest value the servers take; 0: not known */
+	uint64_t item_max; /* smallest server limit known; 0: none known */
 	unsigned servers;
+	unsigned servers_down; /* being skipped until they answer again */
 };
 
 void tier_memcached_get_stats(struct tier *t, struct tier_memcached_stats *st);

@@ -211,8 +211,20 @@ stop_mc1() { kill -STOP "${CFS_SERVERS[mc1]}"; }
 read_loop 3 stop_mc1
 [ "$(mc2 hits)" -gt "$hits" ] || cfs_fail "the second mount read nothing from memcached"
 [ "$(mc2 down)" = true ] || cfs_fail "status does not show memcached down while it hangs"
-"$CACHEFSCTL" -m "$M2" status | grep -q "memcached .*down" ||
-	cfs_fail "cachefsctl status does not say memcached is down"
+[ "$(mc2 servers_down)" = 1 ] || cfs_fail "$(mc2 servers_down) memcached servers shown down, not 1"
+"$CACHEFSCTL" -m "$M2" status | grep -q "memcached .*degraded (1 of 2 servers down)" ||
+	cfs_fail "cachefsctl status does not say one memcached server is down"
+# The server that answers goes on serving its files meanwhile.
+other=
+for f in "$M"/plain/*; do
+	rel=${f#"$M"}
+	[ "$(stat -c %s "$f")" -lt 100000 ] && ! on_mc1 "$rel" && { other=$rel; break; }
+done
+[ -n "$other" ] || cfs_fail "no small file in /plain hashes to the second server"
+hits=$(mc2 hits)
+echo 1 >/proc/sys/vm/drop_caches
+cmp -s "$B$other" "$M2$other" || cfs_fail "$other: other bytes with one server hung"
+[ "$(mc2 hits)" -gt "$hits" ] || cfs_fail "$other not read from the server that answers"
 [ "$("$CACHEFSCTL" -m "$M2" status --json | jq -r .state)" = degraded ] ||
 	cfs_fail "the mount is not shown degraded with memcached down"
 # A change while it hangs: its forget waits, and is delivered first.

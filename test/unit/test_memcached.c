@@ -1056,6 +1056,129 @@ START_TEST(test_live_overflow)
 }
 END_TEST
 
+/* A path whose values live on server want of t's. */
+static void path_on(struct tier *t, unsigned want, const char *stem,
+		    char *path, size_t size)
+{
+	for (int k = 0; k < 1000; k++) {
+		snprintf(path, size, "/%s%d", stem, k);
+		if (tier_memcached_server_of(t, path) == (int)want)
+			return;
+	}
+	ck_abort_msg("no path on server %u", want);
+}
+
+/*
+ * One server of two down: its keys are skipped and its deletes wait,
+ * while the other goes on serving; when it answers again, it is flushed
+ * if too many waited, and the other's values are untouched.
+ */
+START_TEST(test_live_one_of_two_down)
+{
+	const struct tier_version v = { .ino = 1, .size = 3 };
+	struct tier_version got;
+	struct mcd d[2] = { { 0 }, { 0 } };
+	char servers[64], err[256], up[32], down[32], gone[32], path[32];
+	char buf[4];
+	struct tier *t;
+	uint64_t errors;
+	int r;
+
+	mcd_start(&d[0], 0);
+	mcd_start(&d[1], 0);
+	snprintf(servers, sizeof(servers), "127.0.0.1:%d,127.0.0.1:%d",
+		 d[0].port, d[1].port);
+	ck_assert_msg(new_tier(servers, PREFIX, 0, &t, err, sizeof(err)) == 0,
+		      "%s", err);
+	path_on(t, 0, "up", up, sizeof(up));
+	path_on(t, 1, "down", down, sizeof(down));
+	path_on(t, 1, "gone", gone, sizeof(gone));
+	ck_assert_int_eq(t->ops->put(t, TIER_DATA, up, &v, "uuu", 3), 0);
+	ck_assert_int_eq(t->ops->put(t, TIER_DATA, down, &v, "ddd", 3), 0);
+	ck_assert_int_eq(t->ops->put(t, TIER_DATA, gone, &v, "ggg", 3), 0);
+	ck_assert_uint_eq(stats(t).servers, 2);
+	ck_assert_uint_eq(stats(t).servers_down, 0);
+
+	mcd_kill(&d[1]);
+	r = (int)t->ops->get(t, TIER_DATA, down, &got, buf, 4, 0);
+	ck_assert_msg(r == -EIO || r == -EAGAIN, "get: %d", r);
+	ck_assert(stats(t).down);
+	ck_assert_uint_eq(stats(t).servers_down, 1);
+	errors = stats(t).errors;
+	/* the other server serves on, the dead one is skipped */
+	for (int k = 0; k < 20; k++) {
+		ck_assert_int_eq(t->ops->get(t, TIER_DATA, up, &got, buf, 4, 0),
+				 3);
+		ck_assert_int_eq(
+			t->ops->get(t, TIER_DATA, down, &got, buf, 4, 0),
+			-EAGAIN);
+	}
+	ck_assert_int_eq(t->ops->put(t, TIER_DATA, up, &v, "UUU", 3), 0);
+	ck_assert_int_eq(t->ops->get(t, TIER_DATA, up, &got, buf, 4, 0), 3);
+	ck_assert(memcmp(buf, "UUU", 3) == 0);
+	ck_assert_uint_eq(stats(t).errors, errors);
+	/* deletes: delivered to the live one, waiting for the dead one */
+	ck_assert_int_eq(t->ops->forget(t, up), 0);
+	ck_assert(!raw_has(d[0].port, data_key(up)));
+	ck_assert_int_eq(t->ops->forget(t, gone), -EAGAIN);
+	ck_assert_uint_eq(mstats(t).pending, 1);
+	ck_assert_int_eq(t->ops->put(t, TIER_DATA, up, &v, "uuu", 3), 0);
+
+	/* back on its port, still holding what must not be served */
+	mcd_start(&d[1], 0);
+	raw_set(d[1].port, data_key(gone), "ggg", 3);
+	raw_set(d[1].port, data_key(down), "ddd", 3);
+	raw_set(d[1].port, meta_key(down), "1 1 3 0 0 0", 11);
+	{
+		double start = now_s();
+
+		/* requests for the other server's keys probe it too */
+		while (stats(t).servers_down && now_s() - start < 5) {
+			ck_assert_int_eq(
+				t->ops->get(t, TIER_DATA, up, &got, buf, 4, 0),
+				3);
+			pause_ms(20);
+		}
+	}
+	ck_assert_uint_eq(stats(t).servers_down, 0);
+	ck_assert(!stats(t).down);
+	ck_assert_uint_eq(mstats(t).pending, 0);
+	ck_assert(!raw_has(d[1].port, data_key(gone)));
+	ck_assert(raw_has(d[1].port, data_key(down)));
+
+	/* too many deletes wait: only the dead server is flushed */
+	mcd_kill(&d[1]);
+	ck_assert_int_lt(t->ops->get(t, TIER_DATA, down, &got, buf, 4, 0), 0);
+	for (int k = 0, n = 0; n <= 4096; k++) {
+		snprintf(path, sizeof(path), "/f%d", k);
+		if (tier_memcached_server_of(t, path) != 1)
+			continue;
+		ck_assert_int_eq(t->ops->forget(t, path), -EAGAIN);
+		n++;
+	}
+	ck_assert(mstats(t).overflow);
+	ck_assert_uint_eq(mstats(t).pending, 0);
+	mcd_start(&d[1], 0);
+	raw_set(d[1].port, data_key(down), "ddd", 3);
+	{
+		double start = now_s();
+
+		while (stats(t).servers_down && now_s() - start < 5) {
+			t->ops->get(t, TIER_DATA, down, &got, buf, 4, 0);
+			pause_ms(20);
+		}
+	}
+	ck_assert_uint_eq(stats(t).servers_down, 0);
+	ck_assert_uint_eq(mstats(t).flushes, 1);
+	ck_assert(!raw_has(d[1].port, data_key(down)));
+	ck_assert(raw_has(d[0].port, data_key(up)));
+	ck_assert_int_eq(t->ops->get(t, TIER_DATA, up, &got, buf, 4, 0), 3);
+	t->ops->free(t);
+	mcd_kill(&d[0]);
+	mcd_kill(&d[1]);
+}
+END_TEST
+
 struct worker {
 	struct tier *t;
 	int id;
@@ -1159,6 +1282,7 @@ int main(void)
 		tcase_add_test(tc, test_live_down_and_back);
 		tcase_add_test(tc, test_live_restart);
 		tcase_add_test(tc, test_live_overflow);
+		tcase_add_test(tc, test_live_one_of_two_down);
 		tcase_add_test(tc, test_live_threads);
 		suite_add_tcase(s, tc);
 	} else {
