@@ -457,24 +457,29 @@ void cache_put_listing(struct cache *c, const struct tier_version *v,
 	free(val);
 }
 
-bool cache_missing(struct cache *c, const char *path,
-		   const struct tier_version *dir)
+enum cache_name cache_name(struct cache *c, const char *path,
+			   const struct tier_version *dir,
+			   struct tier_version *ver)
 {
-	struct tier_version held;
-
 	for (int k = 0; k < c->ntiers; k++) {
 		struct tier *t = c->tiers[k];
+		struct tier_name n;
 
-		if (!t->ops->by_path)
+		if (!t->ops->by_path ||
+		    t->ops->get(t, TIER_NAME, path, NULL, &n, sizeof(n), 0) < 0)
 			continue;
-		if (t->ops->get(t, TIER_MISSING, path, &held, NULL, 0, 0) == 0 &&
-		    same_shared(&held, dir)) {
+		if (n.missing && same_shared(&n.dir, dir)) {
 			inc(&c->st.missing_hits);
-			return true;
+			return CACHE_NAME_MISSING;
+		}
+		if (n.found) {
+			inc(&c->st.missing_misses);
+			*ver = n.ver;
+			return CACHE_NAME_FOUND;
 		}
 	}
 	inc(&c->st.missing_misses);
-	return false;
+	return CACHE_NAME_UNKNOWN;
 }
 
 void cache_note_missing(struct cache *c, const char *path,

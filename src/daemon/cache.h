@@ -103,13 +103,26 @@ ssize_t cache_read_offline(struct cache *c, const struct tier_version *v,
 			   uint64_t off);
 
 /*
- * Names that do not exist, in the shared tiers, for other hosts: whether
- * one remembers path missing while its directory was at version dir;
- * and remember it so.  A directory's version changes with every entry
- * made in it, so a remembered name holds only while it is unchanged.
+ * What the shared tiers know of path, a name in a directory now at
+ * version dir, asked in one request of each:
+ *
+ *	CACHE_NAME_MISSING  a host found it missing from the directory as
+ *	                    it is now (a directory's version changes with
+ *	                    every entry made in it);
+ *	CACHE_NAME_FOUND    a host stored its bytes; *ver is their version;
+ *	CACHE_NAME_UNKNOWN  neither.
+ *
+ * And remember path missing from dir at that version, for other hosts.
  */
-bool cache_missing(struct cache *c, const char *path,
-		   const struct tier_version *dir);
+enum cache_name {
+	CACHE_NAME_UNKNOWN,
+	CACHE_NAME_MISSING,
+	CACHE_NAME_FOUND,
+};
+
+enum cache_name cache_name(struct cache *c, const char *path,
+			   const struct tier_version *dir,
+			   struct tier_version *ver);
 void cache_note_missing(struct cache *c, const char *path,
 			const struct tier_version *dir);
 

@@ -641,15 +641,19 @@ static double timeout(struct cfs *fs, const double *option)
  * the kernel's lookup when memory does not know it).
  */
 static int do_lookup(struct cfs *fs, fuse_ino_t parent, const char *name,
+		     const struct tier_version *hint,
 		     struct fuse_entry_param *e)
 {
 	struct inode *i;
 	int r;
 
 	memset(e, 0, sizeof(*e));
-	r = inode_lookup(fs->itab, inode_of(fs, parent), name, &e->attr, &i);
+	r = inode_lookup(fs->itab, inode_of(fs, parent), name, hint, &e->attr,
+			 &i);
 	if (r < 0)
 		return r;
+	if (r > 0)
+		stats_inc(lookup_shared_current);
 	/* what the kernel is about to be told, for the revalidator */
 	inode_note_entry(fs->itab, inode_of(fs, parent), name, i, &e->attr);
 	e->ino = ino_of(fs, i);
@@ -791,28 +795,37 @@ static bool settled_ns(int64_t mtime_ns, int64_t ctime_ns)
 }
 
 /*
- * Look name up in the backend; with a shared tier, first ask it whether
- * another host found the name missing from the directory as it is now
- * (-ENOENT without the backend), and tell it when the backend has not
- * the name, with the directory's version.
+ * Look name up in the backend; with a shared tier, first ask it what
+ * other hosts know of the name: missing from the directory as it is now
+ * (-ENOENT without the backend), or the version of its bytes, which
+ * spares asking the backend for attributes its client already holds in
+ * that version.  Tell it when the backend has not the name, with the
+ * directory's version.
  */
 static int lookup_shared(struct cfs *fs, fuse_ino_t parent, const char *name,
 			 struct fuse_entry_param *e)
 {
-	struct tier_version dir;
+	struct tier_version dir, ver, *hint = NULL;
 	char *path = NULL;
 	int r;
 
 	if (shared(fs) && caching(fs) &&
 	    inode_version(fs->itab, inode_of(fs, parent), &dir))
 		path = node_path(fs, parent, name);
-	if (path && inode_table_trusted(fs->itab) &&
-	    cache_missing(fs->cache, path, &dir)) {
-		stats_inc(lookup_shared_missing);
-		free(path);
-		return -ENOENT;
+	if (path && inode_table_trusted(fs->itab)) {
+		switch (cache_name(fs->cache, path, &dir, &ver)) {
+		case CACHE_NAME_MISSING:
+			stats_inc(lookup_shared_missing);
+			free(path);
+			return -ENOENT;
+		case CACHE_NAME_FOUND:
+			hint = &ver;
+			break;
+		case CACHE_NAME_UNKNOWN:
+			break;
+		}
 	}
-	r = do_lookup(fs, parent, name, e);
+	r = do_lookup(fs, parent, name, hint, e);
 	if (r == -ENOENT && path && settled_ns(dir.mtime_ns, dir.ctime_ns))
 		cache_note_missing(fs->cache, path, &dir);
 	free(path);
@@ -1130,7 +1143,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       : S_ISDIR(mode) ? J(MKDIR)
 		       : S_ISREG(mode) ? J(CREATE)
 				       : J(MKNOD);
-		r = do_lookup(fs, parent, name, &e);
+		r = do_lookup(fs, parent, name, NULL, &e);
 		note_change(fs, jops, parent, name, 0, NULL,
 			    r == 0 ? inode_of(fs, e.ino) : NULL);
 	}
@@ -1186,7 +1199,7 @@ static void cfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (r == 0) {
 		/* the new name, and the inode's link count */
 		note_change(fs, J(LINK), ino, NULL, newparent, newname, i);
-		r = do_lookup(fs, newparent, newname, &e);
+		r = do_lookup(fs, newparent, newname, NULL, &e);
 	}
 	if (r < 0)
 		reply_err(req, -r);
@@ -1483,7 +1496,7 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, -r);
 		return;
 	}
-	r = do_lookup(fs, parent, name, &e);
+	r = do_lookup(fs, parent, name, NULL, &e);
 	note_change(fs, J(CREATE), parent, name, 0, NULL,
 		    r == 0 ? inode_of(fs, e.ino) : NULL);
 	if (r < 0) {
@@ -2004,7 +2017,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 					inode_forget(fs->itab,
 						     inode_of(fs, e.ino), 1);
 				if (r != 0 || e.attr.st_ino != listed)
-					r = do_lookup(fs, ino, name, &e);
+					r = do_lookup(fs, ino, name, NULL, &e);
 				if (r == -ENOENT) { /* raced with a removal */
 					r = 0;
 					dir_take(d, &le, false);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <uthash.h>
 #include <utlist.h>
@@ -673,85 +674,85 @@ static bool same_object(const struct inode *i, const struct inode *fresh)
 	return same_handle(i->fh, fresh->fh);
 }
 
-/*
- * The common case of a lookup: the name leads to an inode the table
- * already knows.  Two system calls, no descriptor opened.  Returns 1 and
- * takes a lookup reference on a hit, 0 when the caller must take the full
- * path, or a negative errno (-ENOENT for a missing name).
- */
-static int lookup_known(struct inode_table *t, int pfd, const char *name,
-			struct stat *st, struct inode **out)
+static struct timespec ts_of(struct statx_timestamp t)
 {
-	union {
-		struct file_handle fh;
-		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
-	} u;
-	struct inode_key key;
-	struct inode *i;
-	int mount_id;
+	return (struct timespec){ .tv_sec = t.tv_sec, .tv_nsec = t.tv_nsec };
+}
 
-	if (fstatat(pfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	memset(&key, 0, sizeof(key));
-	key.dev = st->st_dev;
-	key.ino = st->st_ino;
-	pthread_mutex_lock(&t->lock);
-	HASH_FIND(hh, t->hash, &key, sizeof(key), i);
-	pthread_mutex_unlock(&t->lock);
-	if (!i) /* a new inode (a first look costs no handle here) */
-		return 0;
-	u.fh.handle_bytes = MAX_HANDLE_SZ;
-	if (name_to_handle_at(pfd, name, &u.fh, &mount_id, 0) < 0)
-		return 0;
+static int64_t ns_of_statx(struct statx_timestamp t)
+{
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 
-	pthread_mutex_lock(&t->lock);
-	HASH_FIND(hh, t->hash, &key, sizeof(key), i);
-	/*
-	 * The name may be replaced between the two calls; a handle that
-	 * does not match the known inode sends the caller the full way.
-	 */
-	if (!i || !i->fh || i->type != (st->st_mode & S_IFMT) ||
-	    !same_handle(i->fh, &u.fh)) {
-		pthread_mutex_unlock(&t->lock);
-		return 0;
+/*
+ * The attributes of fd, the object just opened at a name.  The backend's
+ * client (NFS, FUSE) already holds them, from the walk to the name or
+ * from before: taken as they are (no round trip) when they show the
+ * version hint says is current, else asked of the backend.  hint only
+ * decides whether to ask: every attribute is the backend's.  Returns 1
+ * when the held ones were taken, 0, or a negative errno.
+ */
+static int stat_opened(int fd, const struct tier_version *hint,
+		       struct stat *st)
+{
+	struct statx sx;
+
+	if (hint &&
+	    statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW |
+		  AT_STATX_DONT_SYNC, STATX_BASIC_STATS, &sx) == 0 &&
+	    (sx.stx_mask & STATX_BASIC_STATS) == STATX_BASIC_STATS &&
+	    sx.stx_ino == hint->ino && sx.stx_size == hint->size &&
+	    ns_of_statx(sx.stx_mtime) == hint->mtime_ns &&
+	    ns_of_statx(sx.stx_ctime) == hint->ctime_ns) {
+		memset(st, 0, sizeof(*st));
+		st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+		st->st_ino = sx.stx_ino;
+		st->st_mode = sx.stx_mode;
+		st->st_nlink = sx.stx_nlink;
+		st->st_uid = sx.stx_uid;
+		st->st_gid = sx.stx_gid;
+		st->st_rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
+		st->st_size = (off_t)sx.stx_size;
+		st->st_blksize = sx.stx_blksize;
+		st->st_blocks = (blkcnt_t)sx.stx_blocks;
+		st->st_atim = ts_of(sx.stx_atime);
+		st->st_mtim = ts_of(sx.stx_mtime);
+		st->st_ctim = ts_of(sx.stx_ctime);
+		return 1;
 	}
-	do_ref(t, i);
-	i->gone = false; /* the backend has it, as it is now */
-	pthread_mutex_unlock(&t->lock);
-	*out = i;
-	return 1;
+	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
 }
 
 int inode_lookup(struct inode_table *t, struct inode *parent,
-		 const char *name, struct stat *st, struct inode **out)
+		 const char *name, const struct tier_version *hint,
+		 struct stat *st, struct inode **out)
 {
 	struct inode *i, *fresh, *old = NULL;
 	enum release old_r = RELEASE_KEEP;
 	int evicted[EVICT_BATCH];
-	int pfd, fd, r, spare = -1, nevicted = 0, old_fd = -1;
+	int pfd, fd, r, spare = -1, nevicted = 0, old_fd = -1, hinted;
 
 	if (is_dot_or_dotdot(name))
 		return -EINVAL;
 
+	/*
+	 * One walk of the name (a round trip on a network backend); the
+	 * rest is asked of the descriptor it gives.
+	 */
 	pfd = inode_fd_get(t, parent);
 	if (pfd < 0)
 		return pfd;
-	if (t->use_handles) {
-		r = lookup_known(t, pfd, name, st, out);
-		if (r != 0) {
-			inode_fd_put(t, parent);
-			return r < 0 ? r : 0;
-		}
-	}
 	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	r = fd < 0 ? -errno : 0;
 	inode_fd_put(t, parent);
 	if (r < 0)
 		return r;
-	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		r = -errno;
+	r = stat_opened(fd, hint, st);
+	if (r < 0)
 		goto out_close;
-	}
+	hinted = r;
 	fresh = inode_alloc(st);
 	if (!fresh) {
 		r = -ENOMEM;
@@ -812,7 +813,7 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 
 out_found:
 	*out = i;
-	r = 0;
+	r = hinted;
 out_close:
 	if (spare >= 0)
 		close(spare);

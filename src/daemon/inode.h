@@ -91,9 +91,16 @@ struct inode *inode_root(struct inode_table *t);
  * attributes and *out the inode.  "." and ".." are refused with -EINVAL:
  * the kernel resolves them itself, and the daemon must never step above
  * the backend root.
+ *
+ * hint, if not NULL: the version (inode number, size, times; dev and gen
+ * unused) another host saw current.  When the attributes the backend's
+ * client holds already show it, they are taken without asking the
+ * backend again (no round trip on NFS or FUSE backends).  Returns 1 when
+ * they were, 0 when the backend was asked, or a negative errno.
  */
 int inode_lookup(struct inode_table *t, struct inode *parent,
-		 const char *name, struct stat *st, struct inode **out);
+		 const char *name, const struct tier_version *hint,
+		 struct stat *st, struct inode **out);
 
 /*
  * Drop n lookup references; when none remain the inode is retained or

@@ -71,6 +71,9 @@ extern const char *const fs_op_names[OP__COUNT];
 			  "memory: read without the backend")              \
 	X(lookup_shared_missing, "lookups answered missing by a shared "   \
 				 "tier (memcached), without the backend") \
+	X(lookup_shared_current, "lookups whose attributes, as the "       \
+				 "backend's client held them, a shared "  \
+				 "tier showed current: not asked again")  \
 	X(shared_forget_deferred, "changed paths a shared tier could not "  \
 				  "forget at once (it will when its "   \
 				  "server answers)")                    \

@@ -42,15 +42,30 @@ enum tier_kind {
 	/*
 	 * A name that did not exist: no bytes; the version is its
 	 * directory's when it was looked up, so the value holds only while
-	 * the directory is unchanged.  Only shared tiers keep these.
+	 * the directory is unchanged.  Only shared tiers keep these, and
+	 * give them back through TIER_NAME.
 	 */
 	TIER_MISSING,
+	/*
+	 * What a shared tier knows of a name, asked in one request: buf
+	 * (size at least sizeof(struct tier_name)) receives a struct
+	 * tier_name; 0 when something is known.  Never stored as such.
+	 */
+	TIER_NAME,
 	/*
 	 * A directory's listing (listing.h), after its length (8 bytes);
 	 * the version is the directory's.  Only tiers in this process.
 	 */
 	TIER_LISTING,
 	TIER__KINDS
+};
+
+/* The answer to a TIER_NAME get. */
+struct tier_name {
+	bool missing;		 /* stored as TIER_MISSING */
+	struct tier_version dir; /* then: the directory's version */
+	bool found;		 /* a file's bytes were stored (TIER_DATA) */
+	struct tier_version ver; /* then: the file's version with them */
 };
 
 struct tier_stats {

@@ -6,6 +6,9 @@
  *
  *	data  esc(PREFIX P)           the file's bytes, flags 0: nginx's
  *	meta  esc(PREFIX) "#v" esc(P) "1 ino size mtime_ns ctime_ns sum"
+ *	missing  esc(PREFIX) "#n" esc(P)  "1 ino size mtime_ns ctime_ns 0",
+ *	                              the directory's version when P was
+ *	                              not there
  *
  * esc() is nginx's ngx_escape_uri(NGX_ESCAPE_MEMCACHED).  nginx asks for
  * PREFIX$uri and $uri always starts with "/", so it never asks for a meta
@@ -609,39 +612,41 @@ static void end(struct tier_memcached *m, const struct mc_keys *k,
 }
 
 /*
- * The replies to an mget of k's two keys: the values, the caller's to
- * free, or NULL for a key not there.  MEMCACHED_SUCCESS, or the error.
- * (Not memcached_fetch(): it takes an empty value for the end.)
+ * Asks for n keys of k's (all on its server) in one request: vals[j] is
+ * the value of keys[j], the caller's to free, or NULL when not there.
+ * MEMCACHED_SUCCESS, or the error.  (Not memcached_fetch(): it takes an
+ * empty value for the end.)
  */
-static memcached_return_t fetch_pair(memcached_st *mc, const struct mc_keys *k,
-				     char **meta, size_t *meta_len, char **data,
-				     size_t *data_len)
+static memcached_return_t get_keys(memcached_st *mc, const struct mc_keys *k,
+				   size_t n, const char *const *keys,
+				   const size_t *lens, char **vals,
+				   size_t *val_lens)
 {
 	memcached_result_st res;
 	memcached_return_t rc;
 
+	for (size_t j = 0; j < n; j++)
+		vals[j] = NULL;
+	rc = memcached_mget_by_key(mc, k->group, k->group_len, keys, lens, n);
+	if (rc != MEMCACHED_SUCCESS)
+		return rc;
 	if (!memcached_result_create(mc, &res))
 		return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
 	while (memcached_fetch_result(mc, &res, &rc)) {
 		const char *key = memcached_result_key_value(&res);
 		size_t key_len = memcached_result_key_length(&res);
 		size_t len = memcached_result_length(&res);
-		char **val = NULL;
+		size_t j = 0;
 
-		if (!*meta && key_len == k->meta_len &&
-		    !memcmp(key, k->meta, key_len)) {
-			val = meta;
-			*meta_len = len;
-		} else if (!*data && key_len == k->data_len &&
-			   !memcmp(key, k->data, key_len)) {
-			val = data;
-			*data_len = len;
-		}
-		if (!val)
+		while (j < n && (vals[j] || key_len != lens[j] ||
+				 memcmp(key, keys[j], key_len)))
+			j++;
+		if (j == n)
 			continue;
 		/* no copy of the value; an empty one has no buffer to take */
-		*val = len ? memcached_result_take_value(&res) : strdup("");
-		if (!*val) {
+		vals[j] = len ? memcached_result_take_value(&res) : strdup("");
+		val_lens[j] = len;
+		if (!vals[j]) {
 			rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
 			break;
 		}
@@ -649,6 +654,10 @@ static memcached_return_t fetch_pair(memcached_st *mc, const struct mc_keys *k,
 	memcached_result_free(&res);
 	if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND)
 		return MEMCACHED_SUCCESS;
+	for (size_t j = 0; j < n; j++) {
+		free(vals[j]);
+		vals[j] = NULL;
+	}
 	return rc;
 }
 
@@ -661,37 +670,45 @@ static time_t expiry(const struct tier_memcached *m)
 }
 
 /*
- * A name remembered missing, and its directory's version then (see
- * TIER_MISSING): no bytes, so nothing nginx could serve; under
- * prefix#n/path.  Returns 0 or -ENOENT, or the servers' error.
+ * What is known of path (TIER_NAME), in one request: that it was found
+ * missing, with its directory's version then (see TIER_MISSING), under
+ * prefix#n/path; and its version and attributes, from the meta key of
+ * its bytes.  Neither has bytes nginx could serve.  0, -ENOENT when
+ * nothing is known, or the server's error.
  */
-static ssize_t get_missing(struct tier_memcached *m, const char *path,
-			   struct tier_version *ver)
+static ssize_t get_name(struct tier_memcached *m, const char *path,
+			struct tier_name *name)
 {
+	const char *keys[2];
+	size_t lens[2], val_lens[2] = { 0, 0 };
+	char *vals[2];
 	struct mc_keys k;
 	memcached_return_t rc;
 	memcached_st *mc;
-	uint32_t flags;
 	uint64_t sum;
-	size_t len;
-	char *val;
 	int r;
 
+	memset(name, 0, sizeof(*name));
 	if (make_keys(m, path, &k) < 0)
 		return -ENOENT;
 	r = begin(m, &k, &mc);
 	if (r < 0)
 		return r;
-	val = memcached_get_by_key(mc, k.group, k.group_len, k.missing,
-				   k.missing_len, &len, &flags, &rc);
-	end(m, &k, mc, rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND);
-	if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) {
-		free(val);
+	keys[0] = k.missing;
+	lens[0] = k.missing_len;
+	keys[1] = k.meta;
+	lens[1] = k.meta_len;
+	rc = get_keys(mc, &k, 2, keys, lens, vals, val_lens);
+	end(m, &k, mc, rc == MEMCACHED_SUCCESS);
+	if (rc != MEMCACHED_SUCCESS)
 		return errno_of(rc);
-	}
-	r = val && parse_meta(val, len, ver, &sum) ? 0 : -ENOENT;
-	free(val);
-	return r;
+	name->missing = vals[0] && parse_meta(vals[0], val_lens[0],
+					      &name->dir, &sum);
+	name->found = vals[1] &&
+		      parse_meta(vals[1], val_lens[1], &name->ver, &sum);
+	free(vals[0]);
+	free(vals[1]);
+	return name->missing || name->found ? 0 : -ENOENT;
 }
 
 static int put_missing(struct tier_memcached *m, const char *path,
@@ -720,10 +737,10 @@ static ssize_t mc_get(struct tier *t, enum tier_kind kind, const char *path,
 		      uint64_t off)
 {
 	struct tier_memcached *m = mc_of(t);
-	char *meta = NULL, *data = NULL;
-	size_t meta_len = 0, data_len = 0;
+	size_t lens[2], val_lens[2] = { 0, 0 };
 	const char *keys[2];
-	size_t lens[2];
+	char *vals[2];
+	struct tier_name name;
 	struct tier_version v;
 	struct mc_keys k;
 	memcached_return_t rc;
@@ -732,8 +749,13 @@ static ssize_t mc_get(struct tier *t, enum tier_kind kind, const char *path,
 	ssize_t n;
 	int r;
 
-	if (kind == TIER_MISSING)
-		return get_missing(m, path, ver);
+	if (kind == TIER_NAME) {
+		if (size < sizeof(name))
+			return -EINVAL;
+		n = get_name(m, path, &name);
+		memcpy(buf, &name, sizeof(name));
+		return n;
+	}
 	if (kind != TIER_DATA)
 		return -ENOENT;
 	if (make_keys(m, path, &k) < 0) {
@@ -747,30 +769,26 @@ static ssize_t mc_get(struct tier *t, enum tier_kind kind, const char *path,
 	lens[0] = k.meta_len;
 	keys[1] = k.data;
 	lens[1] = k.data_len;
-	rc = memcached_mget_by_key(mc, k.group, k.group_len, keys, lens, 2);
-	if (rc == MEMCACHED_SUCCESS)
-		rc = fetch_pair(mc, &k, &meta, &meta_len, &data, &data_len);
+	rc = get_keys(mc, &k, 2, keys, lens, vals, val_lens);
 	end(m, &k, mc, rc == MEMCACHED_SUCCESS);
-	if (rc != MEMCACHED_SUCCESS) {
-		free(meta);
-		free(data);
+	if (rc != MEMCACHED_SUCCESS)
 		return errno_of(rc);
-	}
 
 	n = -ENOENT;
-	if (meta && data && parse_meta(meta, meta_len, &v, &sum) &&
-	    v.size == data_len && value_sum(data, data_len) == sum) {
+	if (vals[0] && vals[1] && parse_meta(vals[0], val_lens[0], &v, &sum) &&
+	    v.size == val_lens[1] && value_sum(vals[1], val_lens[1]) == sum) {
 		*ver = v;
 		n = 0;
-		if (off < data_len) {
-			n = (ssize_t)(data_len - off < size ? data_len - off
-							    : size);
-			memcpy(buf, data + off, (size_t)n);
+		if (off < val_lens[1]) {
+			n = (ssize_t)(val_lens[1] - off < size
+					      ? val_lens[1] - off
+					      : size);
+			memcpy(buf, vals[1] + off, (size_t)n);
 		}
 	}
 	count(n < 0 ? &m->c.misses : &m->c.hits);
-	free(meta);
-	free(data);
+	free(vals[0]);
+	free(vals[1]);
 	return n;
 }
 

@@ -166,6 +166,21 @@ M2=$(realpath "$CFS_MNT")
 cfs_mount "$B" "$M2" "cache_size=0,memcached=127.0.0.1:$MC1;127.0.0.1:$MC2,memcached_prefix=$PREFIX,revalidate=200ms"
 mc2() { mcstat "$M2" "$1"; }
 
+# Names found: memcached holds the version of the /pre files' bytes, so
+# the second host takes the attributes its backend client got with the
+# walk to each name, without asking the backend again; not for a file
+# changed on the backend directly since, whose version is another.
+printf 'changed behind cachefs' >>"$B/pre/p2"
+counter2() { "$CACHEFSCTL" -m "$M2" stats --json | jq ".counters.$1"; }
+before=$(counter2 lookup_shared_current)
+for n in 1 2 3; do
+	[ "$(stat -c '%i %s %Y %Z %f %u %g %h' "$M2/pre/p$n")" = "$(stat -c '%i %s %Y %Z %f %u %g %h' "$B/pre/p$n")" ] ||
+		cfs_fail "/pre/p$n: the second host's attributes are not the backend's"
+done
+[ $(($(counter2 lookup_shared_current) - before)) = 2 ] ||
+	cfs_fail "$(($(counter2 lookup_shared_current) - before)) of 2 lookups shown current by memcached"
+echo "memcached: a second host took 2 files' attributes as current from memcached's versions, not a changed one: ok"
+
 # Names missing: what one host looked up in vain, another is told by
 # memcached, for as long as the directory is unchanged.
 mkdir "$B/neg"
@@ -177,7 +192,6 @@ CFS_TIMEOUT=10 cfs_wait_for settled || cfs_fail "no missing name stored in memca
 for n in 1 2 3; do ! stat "$M/neg/nope$n.php" 2>/dev/null || cfs_fail "nope$n exists"; done
 [ "$(stored)" -ge $((base + 4)) ] ||
 	cfs_fail "missing names not stored in memcached"
-counter2() { "$CACHEFSCTL" -m "$M2" stats --json | jq ".counters.$1"; }
 before=$(counter2 lookup_shared_missing)
 for n in 1 2 3; do ! stat "$M2/neg/nope$n.php" 2>/dev/null || cfs_fail "nope$n exists on M2"; done
 [ $(($(counter2 lookup_shared_missing) - before)) = 3 ] ||

@@ -73,9 +73,10 @@ START_TEST(test_lookup_identity)
 	struct stat st, st2, ref;
 	char path[256];
 
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0001", &st, &a), 0);
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0001", &st2, &b),
-			 0);
+	ck_assert_int_eq(
+		inode_lookup(t, inode_root(t), "f0001", NULL, &st, &a), 0);
+	ck_assert_int_eq(
+		inode_lookup(t, inode_root(t), "f0001", NULL, &st2, &b), 0);
 	ck_assert_ptr_eq(a, b);
 	snprintf(path, sizeof(path), "%s/f0001", dir);
 	ck_assert_int_eq(lstat(path, &ref), 0);
@@ -91,16 +92,70 @@ START_TEST(test_lookup_identity)
 }
 END_TEST
 
+static int64_t ns_of(struct timespec ts)
+{
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * A version said to be current spares asking the backend only when the
+ * attributes at hand show it; the attributes are the backend's always.
+ */
+START_TEST(test_lookup_hint)
+{
+	struct tier_version v;
+	struct stat ref, st;
+	struct inode *i;
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/f0003", dir);
+	ck_assert_int_eq(lstat(path, &ref), 0);
+	v = (struct tier_version){ .ino = ref.st_ino,
+				   .size = (uint64_t)ref.st_size,
+				   .mtime_ns = ns_of(ref.st_mtim),
+				   .ctime_ns = ns_of(ref.st_ctim) };
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0003", &v, &st, &i),
+			 1);
+	ck_assert_uint_eq(st.st_dev, ref.st_dev);
+	ck_assert_uint_eq(st.st_ino, ref.st_ino);
+	ck_assert_uint_eq(st.st_mode, ref.st_mode);
+	ck_assert_uint_eq(st.st_nlink, ref.st_nlink);
+	ck_assert_uint_eq(st.st_uid, ref.st_uid);
+	ck_assert_uint_eq(st.st_gid, ref.st_gid);
+	ck_assert_int_eq(st.st_size, ref.st_size);
+	ck_assert_int_eq(st.st_blocks, ref.st_blocks);
+	ck_assert_int_eq(ns_of(st.st_mtim), ns_of(ref.st_mtim));
+	ck_assert_int_eq(ns_of(st.st_ctim), ns_of(ref.st_ctim));
+	/* any field off: the backend is asked, and its answer is taken */
+	for (int k = 0; k < 4; k++) {
+		struct tier_version w = v;
+
+		w.ino += k == 0;
+		w.size += k == 1;
+		w.mtime_ns += k == 2;
+		w.ctime_ns += k == 3;
+		ck_assert_int_eq(
+			inode_lookup(t, inode_root(t), "f0003", &w, &st, &i),
+			0);
+		ck_assert_uint_eq(st.st_ino, ref.st_ino);
+		ck_assert_int_eq(st.st_size, ref.st_size);
+	}
+	inode_forget(t, i, 5);
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "nope", &v, &st, &i),
+			 -ENOENT);
+}
+END_TEST
+
 START_TEST(test_lookup_errors)
 {
 	struct inode *i;
 	struct stat st;
 
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), "nope", &st, &i),
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "nope", NULL, &st, &i),
 			 -ENOENT);
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), "..", &st, &i),
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "..", NULL, &st, &i),
 			 -EINVAL);
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), ".", &st, &i),
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), ".", NULL, &st, &i),
 			 -EINVAL);
 }
 END_TEST
@@ -113,7 +168,7 @@ START_TEST(test_symlink_not_followed)
 	int fd;
 	ssize_t n;
 
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), "link", &st, &i), 0);
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "link", NULL, &st, &i), 0);
 	ck_assert(S_ISLNK(st.st_mode));
 	ck_assert(S_ISLNK(inode_type(i)));
 	fd = inode_fd_get(t, i);
@@ -133,7 +188,7 @@ START_TEST(test_fd_cache_bounded)
 
 	for (int k = 0; k < 64; k++) {
 		snprintf(name, sizeof(name), "f%04d", k);
-		ck_assert_int_eq(inode_lookup(t, inode_root(t), name, &st,
+		ck_assert_int_eq(inode_lookup(t, inode_root(t), name, NULL, &st,
 					      &ino[k]),
 				 0);
 		inode_table_get_stats(t, &s);
@@ -174,13 +229,13 @@ START_TEST(test_borrowed_fd_survives_eviction)
 	char name[16];
 	int fd;
 
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0000", &st, &held),
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0000", NULL, &st, &held),
 			 0);
 	fd = inode_fd_get(t, held);
 	ck_assert_int_ge(fd, 0);
 	for (int k = 1; k < 40; k++) {
 		snprintf(name, sizeof(name), "f%04d", k);
-		ck_assert_int_eq(inode_lookup(t, inode_root(t), name, &st,
+		ck_assert_int_eq(inode_lookup(t, inode_root(t), name, NULL, &st,
 					      &other),
 				 0);
 	}
@@ -201,11 +256,11 @@ START_TEST(test_replaced_name_is_new_inode)
 	struct stat st;
 	char path[256];
 
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0002", &st, &a), 0);
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0002", NULL, &st, &a), 0);
 	snprintf(path, sizeof(path), "%s/f0002", dir);
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0002", &st, &b), 0);
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "f0002", NULL, &st, &b), 0);
 	ck_assert(S_ISDIR(inode_type(b)));
 	ck_assert(S_ISREG(inode_type(a)));
 	if (a != b) {
@@ -225,7 +280,7 @@ START_TEST(test_pinned_mode)
 	ck_assert(!inode_table_uses_handles(t));
 	for (int k = 0; k < 20; k++) {
 		snprintf(name, sizeof(name), "f%04d", k);
-		ck_assert_int_eq(inode_lookup(t, inode_root(t), name, &st, &i),
+		ck_assert_int_eq(inode_lookup(t, inode_root(t), name, NULL, &st, &i),
 				 0);
 		int fd = inode_open(t, i, O_RDONLY);
 		ck_assert_int_ge(fd, 0);
@@ -273,7 +328,7 @@ START_TEST(test_revalidate_reports_changes)
 	char path[256];
 	struct stat st;
 
-	ck_assert_int_eq(inode_lookup(t, root, "f0001", &st, &f), 0);
+	ck_assert_int_eq(inode_lookup(t, root, "f0001", NULL, &st, &f), 0);
 	inode_note_attr(t, f, &st);
 	inode_note_name(t, root, "f0001", st.st_ino);
 	inode_note_name(t, root, "missing", 0);
@@ -342,6 +397,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_lookup_identity);
 	tcase_add_test(tc, test_lookup_errors);
+	tcase_add_test(tc, test_lookup_hint);
 	tcase_add_test(tc, test_symlink_not_followed);
 	tcase_add_test(tc, test_fd_cache_bounded);
 	tcase_add_test(tc, test_borrowed_fd_survives_eviction);
