@@ -612,36 +612,43 @@ static void end(struct tier_memcached *m, const struct mc_keys *k,
 }
 
 /*
- * Asks for n keys of k's (all on its server) in one request: vals[j] is
- * the value of keys[j], the caller's to free, or NULL when not there.
- * MEMCACHED_SUCCESS, or the error.  (Not memcached_fetch(): it takes an
- * empty value for the end.)
+ * Asks k's server for two of k's keys, a and b, in one request: vals[0]
+ * and vals[1] are their values, the caller's to free, or NULL when not
+ * there.  0, -EAGAIN when the server is skipped, or its error.  (Not
+ * memcached_fetch(): it takes an empty value for the end.)
  */
-static memcached_return_t get_keys(memcached_st *mc, const struct mc_keys *k,
-				   size_t n, const char *const *keys,
-				   const size_t *lens, char **vals,
-				   size_t *val_lens)
+static int get_two(struct tier_memcached *m, const struct mc_keys *k,
+		   const char *a, size_t a_len, const char *b, size_t b_len,
+		   char *vals[2], size_t val_lens[2])
 {
+	const char *keys[2] = { a, b };
+	const size_t lens[2] = { a_len, b_len };
 	memcached_result_st res;
 	memcached_return_t rc;
+	memcached_st *mc;
+	int r;
 
-	for (size_t j = 0; j < n; j++)
-		vals[j] = NULL;
-	rc = memcached_mget_by_key(mc, k->group, k->group_len, keys, lens, n);
-	if (rc != MEMCACHED_SUCCESS)
-		return rc;
-	if (!memcached_result_create(mc, &res))
-		return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+	vals[0] = vals[1] = NULL;
+	r = begin(m, k, &mc);
+	if (r < 0)
+		return r;
+	rc = memcached_mget_by_key(mc, k->group, k->group_len, keys, lens, 2);
+	if (rc == MEMCACHED_SUCCESS && !memcached_result_create(mc, &res))
+		rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+	if (rc != MEMCACHED_SUCCESS) {
+		end(m, k, mc, false);
+		return errno_of(rc);
+	}
 	while (memcached_fetch_result(mc, &res, &rc)) {
 		const char *key = memcached_result_key_value(&res);
 		size_t key_len = memcached_result_key_length(&res);
 		size_t len = memcached_result_length(&res);
 		size_t j = 0;
 
-		while (j < n && (vals[j] || key_len != lens[j] ||
+		while (j < 2 && (vals[j] || key_len != lens[j] ||
 				 memcmp(key, keys[j], key_len)))
 			j++;
-		if (j == n)
+		if (j == 2)
 			continue;
 		/* no copy of the value; an empty one has no buffer to take */
 		vals[j] = len ? memcached_result_take_value(&res) : strdup("");
@@ -653,12 +660,14 @@ static memcached_return_t get_keys(memcached_st *mc, const struct mc_keys *k,
 	}
 	memcached_result_free(&res);
 	if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND)
-		return MEMCACHED_SUCCESS;
-	for (size_t j = 0; j < n; j++) {
-		free(vals[j]);
-		vals[j] = NULL;
-	}
-	return rc;
+		rc = MEMCACHED_SUCCESS;
+	end(m, k, mc, rc == MEMCACHED_SUCCESS);
+	if (rc == MEMCACHED_SUCCESS)
+		return 0;
+	free(vals[0]);
+	free(vals[1]);
+	vals[0] = vals[1] = NULL;
+	return errno_of(rc);
 }
 
 /* memcached's exptime: seconds from now, or past 30 days a Unix time */
@@ -679,29 +688,19 @@ static time_t expiry(const struct tier_memcached *m)
 static ssize_t get_name(struct tier_memcached *m, const char *path,
 			struct tier_name *name)
 {
-	const char *keys[2];
-	size_t lens[2], val_lens[2] = { 0, 0 };
+	size_t val_lens[2] = { 0, 0 };
 	char *vals[2];
 	struct mc_keys k;
-	memcached_return_t rc;
-	memcached_st *mc;
 	uint64_t sum;
 	int r;
 
 	memset(name, 0, sizeof(*name));
 	if (make_keys(m, path, &k) < 0)
 		return -ENOENT;
-	r = begin(m, &k, &mc);
+	r = get_two(m, &k, k.missing, k.missing_len, k.meta, k.meta_len, vals,
+		    val_lens);
 	if (r < 0)
 		return r;
-	keys[0] = k.missing;
-	lens[0] = k.missing_len;
-	keys[1] = k.meta;
-	lens[1] = k.meta_len;
-	rc = get_keys(mc, &k, 2, keys, lens, vals, val_lens);
-	end(m, &k, mc, rc == MEMCACHED_SUCCESS);
-	if (rc != MEMCACHED_SUCCESS)
-		return errno_of(rc);
 	name->missing = vals[0] && parse_meta(vals[0], val_lens[0],
 					      &name->dir, &sum);
 	name->found = vals[1] &&
@@ -737,14 +736,11 @@ static ssize_t mc_get(struct tier *t, enum tier_kind kind, const char *path,
 		      uint64_t off)
 {
 	struct tier_memcached *m = mc_of(t);
-	size_t lens[2], val_lens[2] = { 0, 0 };
-	const char *keys[2];
+	size_t val_lens[2] = { 0, 0 };
 	char *vals[2];
 	struct tier_name name;
 	struct tier_version v;
 	struct mc_keys k;
-	memcached_return_t rc;
-	memcached_st *mc;
 	uint64_t sum;
 	ssize_t n;
 	int r;
@@ -762,17 +758,10 @@ static ssize_t mc_get(struct tier *t, enum tier_kind kind, const char *path,
 		count(&m->c.misses);
 		return -ENOENT;
 	}
-	r = begin(m, &k, &mc);
+	r = get_two(m, &k, k.meta, k.meta_len, k.data, k.data_len, vals,
+		    val_lens);
 	if (r < 0)
 		return r;
-	keys[0] = k.meta;
-	lens[0] = k.meta_len;
-	keys[1] = k.data;
-	lens[1] = k.data_len;
-	rc = get_keys(mc, &k, 2, keys, lens, vals, val_lens);
-	end(m, &k, mc, rc == MEMCACHED_SUCCESS);
-	if (rc != MEMCACHED_SUCCESS)
-		return errno_of(rc);
 
 	n = -ENOENT;
 	if (vals[0] && vals[1] && parse_meta(vals[0], val_lens[0], &v, &sum) &&
