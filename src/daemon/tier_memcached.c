@@ -384,7 +384,9 @@ static void fail(struct tier_memcached *m, unsigned s, bool probe)
 	struct server *sv = &m->srv[s];
 
 	count(&m->c.errors);
-	__atomic_add_fetch(&m->gen, 1, __ATOMIC_RELEASE);
+	/* a probe used the server's own connection; the pool's are not hurt */
+	if (!probe)
+		__atomic_add_fetch(&m->gen, 1, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&m->lock);
 	if (!sv->down)
 		sv->backoff_ms = BACKOFF_MIN_MS;
