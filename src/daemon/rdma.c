@@ -373,24 +373,8 @@ static int find_user(struct rdma_server *s, const char *name)
 
 static struct fi_info *hints_for(const char *prov)
 {
-	struct fi_info *h = fabric_dupinfo(NULL);
-
-	if (!h)
-		return NULL;
-	h->caps = FI_MSG | FI_RMA | FI_SOURCE;
-	h->mode = FI_CONTEXT | FI_CONTEXT2;
-	h->ep_attr->type = FI_EP_RDM;
-	/* every mode we handle; the provider keeps what it needs */
-	h->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR |
-				  FI_MR_ALLOCATED | FI_MR_PROV_KEY |
-				  FI_MR_ENDPOINT;
-	h->domain_attr->threading = FI_THREAD_SAFE;
-	h->fabric_attr->prov_name = strdup(prov);
-	if (!h->fabric_attr->prov_name) {
-		fabric_freeinfo(h);
-		return NULL;
-	}
-	return h;
+	return fabric_rdm_hints(prov, FI_MSG | FI_RMA | FI_SOURCE,
+				FI_CONTEXT | FI_CONTEXT2, FI_THREAD_SAFE);
 }
 
 /* The provider: rdma_provider, or the first of providers[] that works. */

@@ -622,23 +622,9 @@ static int call(struct cachefs_client *c, struct rdma_msg *m,
 
 static struct fi_info *hints_for(const char *prov)
 {
-	struct fi_info *h = fabric_dupinfo(NULL);
-
-	if (!h)
-		return NULL;
-	h->caps = FI_MSG | FI_RMA;
-	h->mode = FI_CONTEXT | FI_CONTEXT2 | FI_RX_CQ_DATA;
-	h->ep_attr->type = FI_EP_RDM;
-	h->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR |
-				  FI_MR_ALLOCATED | FI_MR_PROV_KEY |
-				  FI_MR_ENDPOINT;
-	h->domain_attr->threading = FI_THREAD_DOMAIN;
-	h->fabric_attr->prov_name = strdup(prov);
-	if (!h->fabric_attr->prov_name) {
-		fabric_freeinfo(h);
-		return NULL;
-	}
-	return h;
+	return fabric_rdm_hints(prov, FI_MSG | FI_RMA,
+				FI_CONTEXT | FI_CONTEXT2 | FI_RX_CQ_DATA,
+				FI_THREAD_DOMAIN);
 }
 
 static void close_fabric(struct cachefs_client *c)

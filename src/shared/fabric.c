@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #define LIBFABRIC "libfabric.so.1"
 
@@ -51,6 +52,28 @@ static void load(void)
 		snprintf(failure, sizeof(failure), "%s: a function is missing",
 			 LIBFABRIC);
 	/* kept loaded: providers keep threads and state of their own */
+}
+
+struct fi_info *fabric_rdm_hints(const char *prov, uint64_t caps,
+				 uint64_t mode, enum fi_threading threading)
+{
+	struct fi_info *h = fabric_dupinfo(NULL);
+
+	if (!h)
+		return NULL;
+	h->caps = caps;
+	h->mode = mode;
+	h->ep_attr->type = FI_EP_RDM;
+	h->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR |
+				  FI_MR_ALLOCATED | FI_MR_PROV_KEY |
+				  FI_MR_ENDPOINT;
+	h->domain_attr->threading = threading;
+	h->fabric_attr->prov_name = strdup(prov);
+	if (!h->fabric_attr->prov_name) {
+		fabric_freeinfo(h);
+		return NULL;
+	}
+	return h;
 }
 
 int fabric_load(char *err, size_t errlen)

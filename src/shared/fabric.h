@@ -40,4 +40,13 @@ extern int (*fabric_open)(struct fi_fabric_attr *attr,
 			  struct fid_fabric **fabric, void *context);
 extern const char *(*fabric_strerror)(int errnum);
 
+/*
+ * Hints for a reliable datagram endpoint (FI_EP_RDM) of provider prov,
+ * with caps, mode and threading, accepting every memory registration
+ * mode cachefs's server and client handle; fabric_freeinfo() it.  NULL
+ * when out of memory.  fabric_load() must have succeeded.
+ */
+struct fi_info *fabric_rdm_hints(const char *prov, uint64_t caps,
+				 uint64_t mode, enum fi_threading threading);
+
 #endif

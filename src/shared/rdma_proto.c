@@ -8,6 +8,7 @@
  */
 #include "rdma_proto.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/crypto.h>
@@ -35,29 +36,23 @@ static void put(struct wr *w, const void *src, size_t n)
 	w->p += n;
 }
 
+/* little-endian on the wire */
 static void put_u16(struct wr *w, uint16_t v)
 {
-	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
-
-	put(w, b, 2);
+	v = htole16(v);
+	put(w, &v, 2);
 }
 
 static void put_u32(struct wr *w, uint32_t v)
 {
-	uint8_t b[4];
-
-	for (int k = 0; k < 4; k++)
-		b[k] = (uint8_t)(v >> (8 * k));
-	put(w, b, 4);
+	v = htole32(v);
+	put(w, &v, 4);
 }
 
 static void put_u64(struct wr *w, uint64_t v)
 {
-	uint8_t b[8];
-
-	for (int k = 0; k < 8; k++)
-		b[k] = (uint8_t)(v >> (8 * k));
-	put(w, b, 8);
+	v = htole64(v);
+	put(w, &v, 8);
 }
 
 static void put_stat(struct wr *w, const struct rdma_stat *st)
@@ -104,31 +99,29 @@ static void get(struct rd *r, void *dst, size_t n)
 		memset(dst, 0, n);
 }
 
+/* 0 past the end (get() zeroes), which the caller finds short */
 static uint16_t get_u16(struct rd *r)
 {
-	const uint8_t *b = take(r, 2);
+	uint16_t v;
 
-	return b ? (uint16_t)(b[0] | b[1] << 8) : 0;
+	get(r, &v, 2);
+	return le16toh(v);
 }
 
 static uint32_t get_u32(struct rd *r)
 {
-	const uint8_t *b = take(r, 4);
-	uint32_t v = 0;
+	uint32_t v;
 
-	for (int k = 3; b && k >= 0; k--)
-		v = v << 8 | b[k];
-	return v;
+	get(r, &v, 4);
+	return le32toh(v);
 }
 
 static uint64_t get_u64(struct rd *r)
 {
-	const uint8_t *b = take(r, 8);
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int k = 7; b && k >= 0; k--)
-		v = v << 8 | b[k];
-	return v;
+	get(r, &v, 8);
+	return le64toh(v);
 }
 
 static void get_stat(struct rd *r, struct rdma_stat *st)
