@@ -77,6 +77,15 @@ const struct option_def config_options[] = {
 			"per file",
 	},
 	{
+		.name = "write_only_direct",
+		.type = OPT_BOOL,
+		.offset = OFF(write_only_direct),
+		.def = "on",
+		.help = "files opened write-only by a create, or by any open "
+			"with no_open off, write around the kernel's page "
+			"cache: one round trip per write instead of two",
+	},
+	{
 		.name = "splice",
 		.type = OPT_BOOL,
 		.offset = OFF(splice),

@@ -878,11 +878,39 @@ static void cfs_forget_multi(fuse_req_t req, size_t count,
 	reply_none(req);
 }
 
+/*
+ * A file handle (fi->fh): the backend descriptor of the open (none with
+ * no_open) in the low 32 bits, and FH_DIRECT when the kernel sends its
+ * writes around the page cache (write_only_direct).
+ */
+#define FH_DIRECT (UINT64_C(1) << 32)
+
+static int fh_fd(const struct fuse_file_info *fi)
+{
+	return (int)(uint32_t)fi->fh;
+}
+
+/*
+ * A write-only open of a regular file writes around the kernel's page
+ * cache (FOPEN_DIRECT_IO): nothing reads through it, nor can it be
+ * mapped, and a cached write(2) costs two round trips, as the kernel
+ * first asks for security.capability (FUSE sets no SB_NOSEC) to see
+ * whether the write must drop it; the backend, written as the caller,
+ * drops setuid bits and capabilities by its own rules.
+ */
+static void direct_if_write_only(struct cfs *fs, struct fuse_file_info *fi)
+{
+	if (fs->cfg->write_only_direct && (fi->flags & O_ACCMODE) == O_WRONLY) {
+		fi->direct_io = 1;
+		fi->fh |= FH_DIRECT;
+	}
+}
+
 /* The descriptor of an open regular file, or -1. */
 static int open_fd(struct cfs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (fi && !fs->no_open && S_ISREG(inode_type(inode_of(fs, ino))))
-		return (int)fi->fh;
+		return fh_fd(fi);
 	return -1;
 }
 
@@ -897,7 +925,7 @@ static int data_get(struct cfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 {
 	*ref = NULL;
 	if (!fs->no_open)
-		return (int)fi->fh;
+		return fh_fd(fi);
 	return datafd_get(fs->data, inode_of(fs, ino), write, ref);
 }
 
@@ -1439,6 +1467,7 @@ static void cfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		note_change(fs, J(TRUNCATE), ino, NULL, 0, NULL, NULL);
 	fi->fh = fd;
 	fi->keep_cache = caching(fs);
+	direct_if_write_only(fs, fi);
 	/*
 	 * Nothing to write back from a read-only open: its close(2) need
 	 * not wait for a FLUSH round trip (RELEASE is sent asynchronously).
@@ -1512,10 +1541,12 @@ static void cfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		else
 			close(fd);
 		fi->fh = 0;
+		direct_if_write_only(fs, fi);
 		reply_create(req, &e, fi);
 		return;
 	}
 	fi->fh = fd;
+	direct_if_write_only(fs, fi);
 	count_open(&fs->open_files, 1);
 	if (reply_create(req, &e, fi) == -ENOENT) {
 		close(fd);
@@ -1711,8 +1742,15 @@ static void cfs_write_buf(fuse_req_t req, fuse_ino_t ino,
 		n = fuse_buf_copy(&out, in, 0);
 	}
 	data_put(fs, ref);
-	if (n > 0)
+	if (n > 0) {
 		note_change(fs, J(WRITE), ino, NULL, 0, NULL, NULL);
+		/*
+		 * Another open may hold the pages this write went around.
+		 * Invalidating them takes no inode lock: safe in a request.
+		 */
+		if (fi->fh & FH_DIRECT)
+			fuse_lowlevel_notify_inval_inode(fs->se, ino, off, n);
+	}
 	if (n < 0)
 		reply_err(req, (int)-n);
 	else
@@ -1727,7 +1765,7 @@ static void cfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	op_begin(req, OP_flush, ino, NULL);
 	/* a file written through the mount goes to the shared tiers */
 	if (shared(fs) && inode_mark(fs->itab, inode_of(fs, ino), false))
-		shared_store(fs, ino, fs->no_open ? -1 : (int)fi->fh);
+		shared_store(fs, ino, fs->no_open ? -1 : fh_fd(fi));
 	if (fs->no_open) {
 		if (shared(fs)) { /* flushes stay: closes store */
 			reply_err(req, 0);
@@ -1742,7 +1780,7 @@ static void cfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * Closing a duplicate makes a network backend (NFS) write back and
 	 * report errors at close(2), as it would without cachefs.
 	 */
-	fd = dup((int)fi->fh);
+	fd = dup(fh_fd(fi));
 	r = fd < 0 ? -errno : neg_errno(close(fd));
 	reply_err(req, -r);
 }
@@ -1752,7 +1790,7 @@ static void cfs_release(fuse_req_t req, fuse_ino_t ino,
 {
 	op_begin(req, OP_release, ino, NULL);
 	if (!fs_of(req)->no_open) { /* else only for a create: fh is 0 */
-		close((int)fi->fh);
+		close(fh_fd(fi));
 		count_open(&fs_of(req)->open_files, -1);
 	}
 	reply_err(req, 0);

@@ -89,6 +89,35 @@ with open(f"{b}/s", "rb") as f:
     assert f.read() == b"0123", "backend has the wrong bytes"
 EOF
 
+# write_only_direct (the default): a file created write-only is written
+# around the kernel's page cache, one WRITE and no GETXATTR per write(2),
+# and a reader that holds its pages sees every write, same size included.
+direct_writes() { # direct_writes FILE -- 11 writes through a write-only open
+	$PY - "$M" "$B" "$1" <<'EOF'
+import os, sys
+m, b, name = sys.argv[1:]
+a = os.open(f"{m}/{name}", os.O_WRONLY | os.O_CREAT, 0o644)
+for i in range(10):
+    os.write(a, b"%d" % i)
+with open(f"{m}/{name}", "rb") as r:
+    assert r.read() == b"0123456789", "read after writes"
+os.pwrite(a, b"abcd", 2)
+with open(f"{m}/{name}", "rb") as r:
+    got = r.read()
+    assert got == b"01abcd6789", f"a reader's cached pages went stale: {got}"
+os.close(a)
+with open(f"{b}/{name}", "rb") as r:
+    assert r.read() == b"01abcd6789", "backend has the wrong bytes"
+EOF
+}
+g0=$(op_count getxattr) w0=$(op_count write)
+direct_writes d || cfs_fail "write-only create"
+[ $(($(op_count write) - w0)) = 11 ] ||
+	cfs_fail "$(($(op_count write) - w0)) WRITE requests for 11 writes"
+[ "$(op_count getxattr)" = "$g0" ] ||
+	cfs_fail "$(($(op_count getxattr) - g0)) GETXATTR requests for direct writes"
+echo "noopen: 11 writes through a write-only create: 11 WRITE, 0 GETXATTR"
+
 # The writable descriptor is closed about a second after the last write.
 none_writable() { [ "$(status .data_fds.writable)" = 0 ]; }
 CFS_TIMEOUT=10 cfs_wait_for none_writable ||
@@ -105,5 +134,17 @@ released() { [ "$(op_count release)" = 3 ]; }
 CFS_TIMEOUT=10 cfs_wait_for released ||
 	cfs_fail "no_open=off: $(op_count release) releases for 3"
 [ "$(status .data_fds)" = null ] || cfs_fail "no_open=off has data descriptors"
+# a write-only open of an existing file is written around the cache too
+g0=$(op_count getxattr)
+direct_writes d || cfs_fail "no_open=off: write-only open"
+[ "$(op_count getxattr)" = "$g0" ] || cfs_fail "no_open=off: GETXATTR for direct writes"
+cfs_umount "$M"
+
+# write_only_direct=off: cached writes, each preceded by a GETXATTR
+cfs_mount "$B" "$M" write_only_direct=off
+g0=$(op_count getxattr)
+direct_writes d2 || cfs_fail "write_only_direct=off"
+[ $(($(op_count getxattr) - g0)) -ge 10 ] ||
+	cfs_fail "write_only_direct=off: $(($(op_count getxattr) - g0)) GETXATTR for 11 writes"
 cfs_umount "$M"
 echo "noopen: ok"
