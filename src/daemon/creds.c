@@ -26,6 +26,7 @@ void creds_init(void)
 
 static __thread bool thread_own_fs;	 /* umask private to this thread */
 static __thread bool thread_umask_set; /* creds_leave() must reset it */
+static __thread bool thread_as_caller; /* creds_leave() must switch back */
 
 static int thread_setgroups(size_t n, const gid_t *list)
 {
@@ -60,6 +61,7 @@ int creds_enter(fuse_req_t req, unsigned flags)
 		n = 0;
 	if (n > MAX_GROUPS)
 		n = MAX_GROUPS;
+	thread_as_caller = true;
 	r = thread_setgroups(n, groups);
 	if (r < 0)
 		return r;
@@ -79,11 +81,13 @@ void creds_leave(void)
 		umask(0);
 		thread_umask_set = false;
 	}
-	if (!creds_enabled)
+	/* a root caller is served as the daemon: nothing to switch back */
+	if (!thread_as_caller)
 		return;
 	setfsuid(0);
 	setfsgid(0);
 	thread_setgroups(daemon_ngroups, daemon_groups);
+	thread_as_caller = false;
 }
 
 int creds_become(uid_t uid, gid_t gid, const gid_t *groups, int ngroups)
