@@ -81,7 +81,7 @@ void creds_leave(void)
 		umask(0);
 		thread_umask_set = false;
 	}
-	/* a root caller is served as the daemon: nothing to switch back */
+	/* nothing was switched for a root caller, or without root */
 	if (!thread_as_caller)
 		return;
 	setfsuid(0);
