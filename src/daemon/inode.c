@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 #include <uthash.h>
 #include <utlist.h>
@@ -112,7 +113,19 @@ struct inode_table {
 	int nmounts;
 	void (*on_forget)(void *arg, struct inode *i); /* set before use */
 	void *on_forget_arg;
+	void (*on_over)(void *arg);	   /* protected by lock */
+	void *on_over_arg;
+	bool over_told;	   /* on_over ran since the last trim */
+	uint64_t trimmed_ns; /* CLOCK_MONOTONIC of the last trim */
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void lru_unlink(struct inode_table *t, struct inode *i)
 {
@@ -401,6 +414,26 @@ void inode_table_on_forget(struct inode_table *t,
 {
 	t->on_forget = fn;
 	t->on_forget_arg = arg;
+}
+
+void inode_table_on_over(struct inode_table *t, void (*fn)(void *arg),
+			 void *arg)
+{
+	pthread_mutex_lock(&t->lock);
+	t->on_over = fn;
+	t->on_over_arg = arg;
+	pthread_mutex_unlock(&t->lock);
+}
+
+static bool do_over(const struct inode_table *t, uint64_t gone, int slack);
+
+/* The table grew: past its bounds, ask for a trim.  Caller holds t->lock. */
+static void do_grew(struct inode_table *t)
+{
+	if (t->on_over && !t->over_told && do_over(t, 0, 0)) {
+		t->over_told = true;
+		t->on_over(t->on_over_arg);
+	}
 }
 
 void inode_table_set_retain(struct inode_table *t, bool retain)
@@ -805,6 +838,7 @@ int inode_lookup(struct inode_table *t, struct inode *parent,
 	do_all_append(t, i);
 	t->inodes++;
 	t->bytes += inode_bytes(i);
+	do_grew(t);
 	nevicted = do_trim(t, evicted);
 	pthread_mutex_unlock(&t->lock);
 	close_all(evicted, nevicted);
@@ -1045,6 +1079,7 @@ static int do_note_name(struct inode_table *t, struct inode *dir,
 		HASH_ADD_KEYPTR(hh, dir->names, d->name, len, d);
 		t->names++;
 		t->bytes += dname_bytes(d);
+		do_grew(t);
 	}
 	d->ino = ino;
 	d->stale = false;
@@ -1458,6 +1493,8 @@ void inode_table_trim(struct inode_table *t,
 
 	pthread_mutex_lock(&t->lock);
 	over = do_over(t, 0, 0);
+	t->over_told = false;
+	t->trimmed_ns = now_ns();
 	pthread_mutex_unlock(&t->lock);
 	if (over && evict_retained(t) && trim_names(t, ops, arg, true))
 		trim_names(t, ops, arg, false);
@@ -1497,6 +1534,18 @@ void inode_distrust_name(struct inode_table *t, struct inode *dir,
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* Whether the table asked for a trim and the last one is old enough. */
+static bool trim_due(struct inode_table *t)
+{
+	bool due;
+
+	pthread_mutex_lock(&t->lock);
+	due = t->over_told &&
+	      now_ns() - t->trimmed_ns >= INODE_TRIM_SPACING_NS;
+	pthread_mutex_unlock(&t->lock);
+	return due;
+}
+
 unsigned inode_revalidate(struct inode_table *t,
 			  const struct inode_change_ops *ops, void *arg,
 			  const volatile bool *stop)
@@ -1511,7 +1560,9 @@ unsigned inode_revalidate(struct inode_table *t,
 	pthread_mutex_unlock(&t->lock);
 	for (i = pin_first(t); i; i = pin_next(t, i, *stop)) {
 		revalidate_one(t, i, ops, arg);
-		n++;
+		/* a long pass must not leave a growing table untrimmed */
+		if (++n % 1024 == 0 && trim_due(t))
+			inode_table_trim(t, ops, arg);
 	}
 	/* a whole pass since the last distrust: the table is the backend's */
 	pthread_mutex_lock(&t->lock);

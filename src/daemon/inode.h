@@ -229,20 +229,35 @@ struct inode_change_ops {
 };
 
 /*
- * One pass over every inode, oldest first: called from one thread at a
- * time, without locks held; the callbacks run with the inode held, and no
- * lock.  A directory's names are checked only when its change time moved
- * since they were last checked.  Stops early when *stop becomes true.
- * Returns the number of inodes checked.
- */
-/*
  * Over the bounds (inode_table_set_names_max(), _bytes_max()): trim
- * names, telling ops, until a tenth below.  inode_revalidate() starts
- * with it; call it more often to keep overshoot small.
+ * names, telling ops, until a tenth below.  The kernel forgets the
+ * inodes of the names trimmed a little later, and only then does the
+ * table shrink: trims closer together than INODE_TRIM_SPACING_NS would
+ * forget more than they need to.
  */
 void inode_table_trim(struct inode_table *t,
 		      const struct inode_change_ops *ops, void *arg);
 
+#define INODE_TRIM_SPACING_NS 100000000u
+
+/*
+ * fn(arg) runs when the table grows past its bounds, once until the next
+ * inode_table_trim(), with the table's lock held: it may only wake the
+ * thread that trims (and must take no lock that is held around calls
+ * into the table).  NULL stops it.
+ */
+void inode_table_on_over(struct inode_table *t, void (*fn)(void *arg),
+			 void *arg);
+
+/*
+ * One pass over every inode, oldest first: called from one thread at a
+ * time, without locks held; the callbacks run with the inode held, and no
+ * lock.  A directory's names are checked only when its change time moved
+ * since they were last checked.  It starts with inode_table_trim(), and
+ * trims again on the way when the table asks (inode_table_on_over()).
+ * Stops early when *stop becomes true.  Returns the number of inodes
+ * checked.
+ */
 unsigned inode_revalidate(struct inode_table *t,
 			  const struct inode_change_ops *ops, void *arg,
 			  const volatile bool *stop);

@@ -24,9 +24,25 @@ struct revalidator {
 	struct cfs *fs;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* signalled to stop */
+	pthread_cond_t cond; /* signalled to stop, or on a kick */
 	volatile bool stop;  /* protected by lock; read unlocked by passes */
+	bool kicked;	     /* protected by lock: the table wants a trim */
 };
+
+/*
+ * The inode table grew past its bounds: trim now rather than at the next
+ * second.  Runs under the table's lock, which the thread never holds
+ * while it holds r->lock.
+ */
+static void kick(void *arg)
+{
+	struct revalidator *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	r->kicked = true;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
 
 static void inode_changed(void *arg, struct inode *i)
 {
@@ -87,7 +103,7 @@ static void pass(struct cfs *fs, const volatile bool *stop)
 	__atomic_store_n(&fs->reval_pass_inodes, n, __ATOMIC_RELAXED);
 }
 
-/* Wait until ns (CLOCK_MONOTONIC) or a stop; caller holds r->lock. */
+/* Wait until ns (CLOCK_MONOTONIC), a stop or a kick; caller holds r->lock. */
 static void wait_until(struct revalidator *r, uint64_t ns)
 {
 	struct timespec until = {
@@ -95,9 +111,18 @@ static void wait_until(struct revalidator *r, uint64_t ns)
 		.tv_nsec = (long)(ns % 1000000000u),
 	};
 
-	while (!r->stop &&
-	       pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT)
-		;
+	if (!r->stop)
+		pthread_cond_timedwait(&r->cond, &r->lock, &until);
+}
+
+/* Every second, and on a kick: expiry, the backend probe, memory. */
+static void chores(struct cfs *fs)
+{
+	if (fs->data)
+		datafd_expire(fs->data, DATA_IDLE_NS);
+	fs_probe_backend(fs);
+	inode_table_trim(fs->itab, &notify_kernel, fs);
+	fs_balance_memory(fs);
 }
 
 /* CPU time of the calling thread, ns. */
@@ -110,17 +135,20 @@ static uint64_t cpu_ns(void)
 }
 
 /*
- * Housekeeping every second; a pass every revalidate interval, counted
- * from the end of the last one, and never sooner than the CPU time that
- * pass took: on a tree so large that checking it outlasts the interval,
- * the revalidator keeps to half a core, and the bound grows to about
- * twice a pass (status shows how long one takes).  Time spent waiting
- * (a slow backend, the kernel dropping pages) does not count.
+ * Chores every second, and as soon as the inode table outgrows its
+ * bounds (but INODE_TRIM_SPACING_NS apart); a pass every revalidate
+ * interval, counted from the end of the last one, and never sooner than
+ * the CPU time that pass took: on a tree so large that checking it
+ * outlasts the interval, the revalidator keeps to half a core, and the
+ * bound grows to about twice a pass (status shows how long one takes).
+ * Time spent waiting (a slow backend, the kernel dropping pages) does
+ * not count.
  */
 static void *run(void *arg)
 {
 	struct revalidator *r = arg;
-	uint64_t next_pass = 0, now, t0, busy;
+	uint64_t next_pass = 0, chores_at = stats_now_ns(), due, now, t0,
+		 busy;
 	double t;
 
 	pthread_mutex_lock(&r->lock);
@@ -129,33 +157,31 @@ static void *run(void *arg)
 		t = interval_of(r->fs);
 		if (t > 0 && !next_pass)
 			next_pass = now + (uint64_t)(t * 1e9);
-		wait_until(r, next_pass && next_pass < now + HOUSEKEEPING_NS
-				      ? next_pass
-				      : now + HOUSEKEEPING_NS);
-		if (r->stop)
-			break;
-		if (r->fs->data)
-			datafd_expire(r->fs->data, DATA_IDLE_NS);
-		fs_probe_backend(r->fs);
-		inode_table_trim(r->fs->itab, &notify_kernel, r->fs);
-		fs_balance_memory(r->fs);
-		t = interval_of(r->fs);
-		now = stats_now_ns();
-		if (t <= 0) {
-			next_pass = 0;
-			continue;
+		due = chores_at + (r->kicked ? INODE_TRIM_SPACING_NS
+					      : HOUSEKEEPING_NS);
+		if (next_pass && next_pass < due)
+			due = next_pass;
+		if (now < due) {
+			wait_until(r, due);
+			continue; /* a stop, a kick, or the time: look again */
 		}
-		if (!next_pass || now < next_pass)
-			continue; /* just switched on: next_pass set at the top */
+		r->kicked = false;
 		pthread_mutex_unlock(&r->lock);
-		t0 = cpu_ns();
-		pass(r->fs, &r->stop);
-		busy = cpu_ns() - t0;
-		now = stats_now_ns();
+		chores(r->fs);
+		chores_at = stats_now_ns();
+		t = interval_of(r->fs);
+		if (t <= 0)
+			next_pass = 0;
+		if (next_pass && chores_at >= next_pass) {
+			t0 = cpu_ns();
+			pass(r->fs, &r->stop);
+			busy = cpu_ns() - t0;
+			now = stats_now_ns();
+			next_pass = now + ((uint64_t)(t * 1e9) > busy
+						   ? (uint64_t)(t * 1e9)
+						   : busy);
+		}
 		pthread_mutex_lock(&r->lock);
-		next_pass = now + ((uint64_t)(t * 1e9) > busy
-					   ? (uint64_t)(t * 1e9)
-					   : busy);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -182,6 +208,7 @@ int revalidator_start(struct cfs *fs, struct revalidator **out)
 		free(r);
 		return -e;
 	}
+	inode_table_on_over(fs->itab, kick, r);
 	*out = r;
 	return 0;
 }
@@ -190,6 +217,7 @@ void revalidator_stop(struct revalidator *r)
 {
 	if (!r)
 		return;
+	inode_table_on_over(r->fs->itab, NULL, NULL);
 	pthread_mutex_lock(&r->lock);
 	r->stop = true;
 	pthread_cond_signal(&r->cond);

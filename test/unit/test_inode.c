@@ -386,6 +386,61 @@ START_TEST(test_names_bounded)
 }
 END_TEST
 
+static void count_over(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/*
+ * Growing past a bound asks for a trim once; a trim answers it, and the
+ * next growth past the bound asks again.
+ */
+START_TEST(test_over_asks_for_trim)
+{
+	struct inode *root = inode_root(t), *f;
+	struct changes c = { 0 };
+	struct stat st;
+	char name[32];
+	int asked = 0;
+
+	inode_table_on_over(t, count_over, &asked);
+	inode_table_set_names_max(t, 10);
+	for (int k = 0; k < 10; k++) {
+		snprintf(name, sizeof(name), "missing%d", k);
+		ck_assert_int_eq(inode_note_name(t, root, name, 0), 0);
+	}
+	ck_assert_int_eq(asked, 0);
+	for (int k = 10; k < 20; k++) {
+		snprintf(name, sizeof(name), "missing%d", k);
+		ck_assert_int_eq(inode_note_name(t, root, name, 0), 0);
+		ck_assert_int_eq(asked, 1); /* once, from the 11th on */
+	}
+	inode_table_trim(t, &counting, &c);
+	ck_assert_uint_le(inode_table_names(t), 9);
+	ck_assert_int_eq(c.entries, 20);
+	for (int k = 20; k < 31; k++) {
+		snprintf(name, sizeof(name), "missing%d", k);
+		ck_assert_int_eq(inode_note_name(t, root, name, 0), 0);
+	}
+	ck_assert_int_eq(asked, 2);
+
+	/* a lookup past the byte bound asks too */
+	inode_table_set_names_max(t, 0);
+	inode_table_trim(t, &counting, &c);
+	inode_table_set_bytes_max(t, inode_table_bytes(t) + 1);
+	ck_assert_int_eq(inode_lookup(t, root, "f0002", NULL, &st, &f), 0);
+	ck_assert_int_eq(asked, 3);
+	inode_forget(t, f, 1);
+
+	/* and nothing is asked once the callback is gone */
+	inode_table_on_over(t, NULL, NULL);
+	inode_table_trim(t, &counting, &c);
+	ck_assert_int_eq(inode_lookup(t, root, "f0003", NULL, &st, &f), 0);
+	ck_assert_int_eq(asked, 3);
+	inode_forget(t, f, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inode");
@@ -404,6 +459,7 @@ int main(void)
 	tcase_add_test(tc, test_replaced_name_is_new_inode);
 	tcase_add_test(tc, test_revalidate_reports_changes);
 	tcase_add_test(tc, test_names_bounded);
+	tcase_add_test(tc, test_over_asks_for_trim);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tp, setup_pinned, teardown);
 	tcase_add_test(tp, test_pinned_mode);
