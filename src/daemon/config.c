@@ -77,6 +77,15 @@ const struct option_def config_options[] = {
 			"per file",
 	},
 	{
+		.name = "no_opendir",
+		.type = OPT_BOOL,
+		.offset = OFF(no_opendir),
+		.def = "on",
+		.help = "the kernel opens and closes directories without "
+			"asking the daemon; a listing it no longer caches is "
+			"read from the backend, or from memory",
+	},
+	{
 		.name = "write_only_direct",
 		.type = OPT_BOOL,
 		.offset = OFF(write_only_direct),

@@ -32,6 +32,7 @@ struct config {
 	bool file_handles;     /* use name_to_handle_at/open_by_handle_at */
 	unsigned fd_cache;     /* O_PATH descriptors kept open; 0 = auto */
 	bool no_open;	       /* no OPEN/FLUSH/RELEASE for files */
+	bool no_opendir;       /* no OPENDIR/RELEASEDIR */
 	bool write_only_direct; /* write-only opens bypass the page cache */
 	bool splice;	       /* zero-copy reads and writes */
 	bool acl;	       /* kernel enforces the backend's POSIX ACLs */

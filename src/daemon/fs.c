@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -702,6 +703,8 @@ static void reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
 		inode_forget(fs->itab, inode_of(fs, e->ino), 1);
 }
 
+static int streams_new(struct cfs *fs);
+
 static void cfs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct cfs *fs = userdata;
@@ -735,6 +738,17 @@ static void cfs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
 		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 		fs->no_open = true;
+	}
+	/*
+	 * With no_opendir the kernel checks permissions at opendir itself
+	 * and keeps listings across opens; a READDIR comes without a handle
+	 * (dir_streams).
+	 */
+	if (fs->cfg->no_opendir &&
+	    (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) &&
+	    streams_new(fs) == 0) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		fs->no_opendir = true;
 	}
 	/* The kernel clears setuid bits itself, through setattr. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
@@ -1961,19 +1975,18 @@ static void dir_seek(struct dir_handle *d, off_t offset)
 	d->offset = offset;
 }
 
-static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
-			struct fuse_file_info *fi)
+/*
+ * A stream over directory ino: its listing from memory, or the backend's
+ * directory opened, recording the listing for the cache tiers when worth
+ * it.  Returns 0 or a negative errno.
+ */
+static int dir_open(struct cfs *fs, fuse_ino_t ino, struct dir_handle **out)
 {
-	struct cfs *fs = fs_of(req);
-	struct dir_handle *d;
+	struct dir_handle *d = calloc(1, sizeof(*d));
 	int fd;
 
-	op_begin(req, OP_opendir, ino, NULL);
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		reply_err(req, ENOMEM);
-		return;
-	}
+	if (!d)
+		return -ENOMEM;
 	if (listing_from_memory(fs, ino, d)) {
 		stats_inc(readdir_memory);
 		goto opened;
@@ -1982,31 +1995,183 @@ static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
 			backend_flags(fs, O_RDONLY | O_DIRECTORY));
 	if (fd < 0) {
 		free(d);
-		reply_err(req, -fd);
-		return;
+		return fd;
 	}
 	d->dp = fdopendir(fd);
 	if (!d->dp) {
-		int r = errno;
+		int r = -errno;
 
 		close(fd);
 		free(d);
-		reply_err(req, r);
-		return;
+		return r;
 	}
 	if (listing_start(fs, ino, &d->v0)) {
 		d->recording = true;
 		listing_init(&d->rec, fs->cfg->max_cached_file);
 	}
 opened:
+	count_open(&fs->open_dirs, 1);
+	*out = d;
+	return 0;
+}
+
+static void dir_close(struct cfs *fs, struct dir_handle *d)
+{
+	count_open(&fs->open_dirs, -1);
+	dir_free(d);
+}
+
+/*
+ * With no_opendir the kernel sends READDIR with no handle: a directory
+ * read in several requests continues the stream the last one left at
+ * that offset, kept here.  A few suffice: the kernel fills its cache of
+ * a listing once, and then asks nothing more.  The least recently used
+ * goes when a new one needs room, and any left unused for a second (a
+ * reader that stopped halfway) goes with the revalidator's chores.
+ */
+#define DIR_STREAMS 16
+
+struct dir_streams {
+	pthread_mutex_t lock;
+	uint64_t clock;
+	struct {
+		fuse_ino_t ino;	  /* 0: free */
+		struct dir_handle *d;
+		uint64_t used;	  /* st->clock then */
+		uint64_t used_ns; /* stats_now_ns() then */
+	} s[DIR_STREAMS];
+};
+
+/*
+ * The stream of ino left at offset, taken out of the set, or NULL.  A
+ * read from offset 0 is a new listing: the streams of older ones go.
+ * Streams only save opening the directory again; a fresh one seeks to
+ * any offset a listing gave.
+ */
+static struct dir_handle *streams_take(struct cfs *fs, fuse_ino_t ino,
+				       off_t offset)
+{
+	struct dir_streams *st = fs->streams;
+	struct dir_handle *d = NULL, *old[DIR_STREAMS];
+	int n = 0, found = -1;
+
+	pthread_mutex_lock(&st->lock);
+	for (int k = 0; k < DIR_STREAMS; k++) {
+		if (st->s[k].ino != ino)
+			continue;
+		if (offset == 0) {
+			old[n++] = st->s[k].d;
+			st->s[k].ino = 0;
+			st->s[k].d = NULL;
+		} else if (st->s[k].d->offset == offset &&
+			   (found < 0 || st->s[k].used > st->s[found].used)) {
+			found = k; /* the latest reader's */
+		}
+	}
+	if (found >= 0) {
+		d = st->s[found].d;
+		st->s[found].ino = 0;
+		st->s[found].d = NULL;
+	}
+	pthread_mutex_unlock(&st->lock);
+	while (n > 0)
+		dir_close(fs, old[--n]);
+	return d;
+}
+
+/* Keep d, which has more to give, for the next READDIR of ino. */
+static void streams_put(struct cfs *fs, fuse_ino_t ino, struct dir_handle *d)
+{
+	struct dir_streams *st = fs->streams;
+	struct dir_handle *old;
+	int k, lru = 0;
+
+	pthread_mutex_lock(&st->lock);
+	for (k = 0; k < DIR_STREAMS && st->s[k].ino; k++)
+		if (st->s[k].used < st->s[lru].used)
+			lru = k;
+	if (k == DIR_STREAMS)
+		k = lru;
+	old = st->s[k].d;
+	st->s[k].ino = ino;
+	st->s[k].d = d;
+	st->s[k].used = ++st->clock;
+	st->s[k].used_ns = stats_now_ns();
+	pthread_mutex_unlock(&st->lock);
+	if (old)
+		dir_close(fs, old);
+}
+
+void fs_expire_dir_streams(struct cfs *fs, uint64_t idle_ns)
+{
+	/* set by INIT, which may come after the revalidator started */
+	struct dir_streams *st = __atomic_load_n(&fs->streams,
+						 __ATOMIC_ACQUIRE);
+	struct dir_handle *old[DIR_STREAMS];
+	uint64_t now = stats_now_ns();
+	int n = 0;
+
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->lock);
+	for (int k = 0; k < DIR_STREAMS; k++) {
+		if (st->s[k].ino && now - st->s[k].used_ns >= idle_ns) {
+			old[n++] = st->s[k].d;
+			st->s[k].ino = 0;
+			st->s[k].d = NULL;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	while (n > 0)
+		dir_close(fs, old[--n]);
+}
+
+static int streams_new(struct cfs *fs)
+{
+	struct dir_streams *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return -ENOMEM;
+	pthread_mutex_init(&st->lock, NULL);
+	__atomic_store_n(&fs->streams, st, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void streams_free(struct cfs *fs)
+{
+	if (!fs->streams)
+		return;
+	for (int k = 0; k < DIR_STREAMS; k++)
+		if (fs->streams->s[k].d)
+			dir_close(fs, fs->streams->s[k].d);
+	pthread_mutex_destroy(&fs->streams->lock);
+	free(fs->streams);
+	fs->streams = NULL;
+}
+
+static void cfs_opendir(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct cfs *fs = fs_of(req);
+	struct dir_handle *d;
+	int r;
+
+	op_begin(req, OP_opendir, ino, NULL);
+	/* the kernel opens directories itself from now on */
+	if (fs->no_opendir) {
+		reply_err(req, ENOSYS);
+		return;
+	}
+	r = dir_open(fs, ino, &d);
+	if (r < 0) {
+		reply_err(req, -r);
+		return;
+	}
 	fi->fh = (uintptr_t)d;
 	/* listings stay in the kernel across opens, until invalidated */
 	fi->cache_readdir = fi->keep_cache = caching(fs);
-	count_open(&fs->open_dirs, 1);
-	if (reply_open(req, fi) == -ENOENT) {
-		count_open(&fs->open_dirs, -1);
-		dir_free(d);
-	}
+	if (reply_open(req, fi) == -ENOENT)
+		dir_close(fs, d);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -2014,12 +2179,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 {
 	struct cfs *fs = fs_of(req);
 	struct dir_handle *d = dir_of(fi);
+	bool ended = false;
 	char *buf, *p;
 	size_t rem = size;
 	int r = 0;
 
+	if (!d && !(d = streams_take(fs, ino, offset)) &&
+	    (r = dir_open(fs, ino, &d)) < 0) {
+		reply_err(req, -r);
+		return;
+	}
 	buf = p = malloc(size);
 	if (!buf) {
+		if (!dir_of(fi))
+			dir_close(fs, d);
 		reply_err(req, ENOMEM);
 		return;
 	}
@@ -2035,6 +2208,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		if (!dir_peek(d, &le, &r)) {
 			if (r == 0 && d->dp)
 				listing_done(fs, ino, d);
+			ended = true;
 			break;
 		}
 		name = le.name;
@@ -2081,6 +2255,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	else
 		reply_buf(req, buf, size - rem);
 	free(buf);
+	if (!dir_of(fi)) { /* no_opendir: keep what the next call wants */
+		if (ended || r < 0)
+			dir_close(fs, d);
+		else
+			streams_put(fs, ino, d);
+	}
 }
 
 static void cfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -2105,8 +2285,8 @@ static void cfs_releasedir(fuse_req_t req, fuse_ino_t ino,
 	struct dir_handle *d = dir_of(fi);
 
 	op_begin(req, OP_releasedir, ino, NULL);
-	dir_free(d);
-	count_open(&fs_of(req)->open_dirs, -1);
+	if (d)
+		dir_close(fs_of(req), d);
 	reply_err(req, 0);
 }
 
@@ -2118,7 +2298,7 @@ static void cfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int fd, r;
 
 	op_begin(req, OP_fsyncdir, ino, NULL);
-	fd = d->dp ? dirfd(d->dp)
+	fd = d && d->dp ? dirfd(d->dp)
 		   : inode_open(fs->itab, inode_of(fs, ino),
 				O_RDONLY | O_DIRECTORY);
 	if (fd < 0) {
@@ -2126,7 +2306,7 @@ static void cfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		return;
 	}
 	r = neg_errno(datasync ? fdatasync(fd) : fsync(fd));
-	if (!d->dp)
+	if (!d || !d->dp)
 		close(fd);
 	reply_err(req, -r);
 }
@@ -2736,8 +2916,14 @@ ssize_t fs_read_fd(struct cfs *fs, int fd, const char *shared_path,
 	return pread_full(fd, buf, size, off, nowait ? RWF_NOWAIT : 0);
 }
 
+static void cfs_destroy(void *userdata)
+{
+	streams_free(userdata);
+}
+
 const struct fuse_lowlevel_ops cfs_ops = {
 	.init = cfs_init,
+	.destroy = cfs_destroy,
 	.lookup = cfs_lookup,
 	.forget = cfs_forget,
 	.forget_multi = cfs_forget_multi,

@@ -35,8 +35,10 @@ struct cfs {
 	uint64_t reval_pass_inodes; /* atomic: inodes it checked */
 	uint64_t table_trimmed_at;  /* fs_balance_memory()'s own */
 	bool no_open; /* the kernel sends no OPEN/FLUSH/RELEASE; set by init */
+	bool no_opendir; /* nor OPENDIR/RELEASEDIR; set by init */
+	struct dir_streams *streams; /* no_opendir: listings being read */
 	uint64_t open_files; /* atomic */
-	uint64_t open_dirs;  /* atomic */
+	uint64_t open_dirs;  /* atomic: directory streams held */
 };
 
 extern const struct fuse_lowlevel_ops cfs_ops;
@@ -51,6 +53,12 @@ extern const struct fuse_lowlevel_ops cfs_ops;
  */
 int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
 		  unsigned *names, unsigned *inodes);
+
+/*
+ * With no_opendir: close the directory streams kept between READDIRs
+ * (see fs.c) that went unused for idle_ns.
+ */
+void fs_expire_dir_streams(struct cfs *fs, uint64_t idle_ns);
 
 /* The FUSE node id of i. */
 fuse_ino_t fs_ino_of(struct cfs *fs, struct inode *i);

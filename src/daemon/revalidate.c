@@ -18,6 +18,8 @@
  * network backend writes the file back and shows it to other clients.
  */
 #define DATA_IDLE_NS 1000000000u
+/* A directory listing stopped halfway holds its descriptor this long. */
+#define DIR_IDLE_NS 1000000000u
 #define HOUSEKEEPING_NS 1000000000u /* expiry, backend probe, memory */
 
 struct revalidator {
@@ -120,6 +122,7 @@ static void chores(struct cfs *fs)
 {
 	if (fs->data)
 		datafd_expire(fs->data, DATA_IDLE_NS);
+	fs_expire_dir_streams(fs, DIR_IDLE_NS);
 	fs_probe_backend(fs);
 	inode_table_trim(fs->itab, &notify_kernel, fs);
 	fs_balance_memory(fs);
