@@ -7,6 +7,8 @@
  *   stat    ROOT LIST PASSES          stat() + access(R_OK) of every file
  *   missing ROOT LIST PASSES          stat() of "<file>.missing", expects ENOENT
  *   read    ROOT LIST PASSES [BUFSZ]  open + read to EOF + close of every file
+ *   list    ROOT LIST PASSES          opendir + readdir to the end + closedir of
+ *                                     every directory of LIST; BYTES: the entries
  *   create  DIR N SIZE THREADS        THREADS threads together create N new files
  *                                     DIR/t<thread>-<k>: open(O_CREAT|O_WRONLY|
  *                                     O_TRUNC) + write SIZE bytes + close each
@@ -17,6 +19,7 @@
  * Any unexpected result is an error: message on stderr, exit status 1.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -268,8 +271,9 @@ static int cmd_timed(int argc, char **argv)
 	int passes = atoi(argv[4]);
 	size_t bufsz = argc > 5 ? strtoul(argv[5], NULL, 10) : 65536;
 	int m_stat = !strcmp(mode, "stat"), m_missing = !strcmp(mode, "missing"),
-	    m_read = !strcmp(mode, "read");
-	if (!(m_stat || m_missing || m_read) || passes < 1 || bufsz < 512) {
+	    m_read = !strcmp(mode, "read"), m_list = !strcmp(mode, "list");
+	if (!(m_stat || m_missing || m_read || m_list) || passes < 1 ||
+	    bufsz < 512) {
 		fprintf(stderr, "cachefs-bench-helper: bad arguments\n");
 		return 2;
 	}
@@ -290,6 +294,17 @@ static int cmd_timed(int argc, char **argv)
 					die("stat", path);
 				if (access(path, R_OK) < 0)
 					die("access", path);
+			} else if (m_list) {
+				DIR *dp = opendir(path);
+				if (!dp)
+					die("opendir", path);
+				errno = 0;
+				while (readdir(dp))
+					bytes++;
+				if (errno)
+					die("readdir", path);
+				if (closedir(dp) < 0)
+					die("closedir", path);
 			} else if (m_missing) {
 				if (stat(path, &st) == 0) {
 					errno = EEXIST;
@@ -425,10 +440,10 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "gen"))
 		return cmd_gen(argc, argv);
 	if (argc >= 2 && (!strcmp(argv[1], "stat") || !strcmp(argv[1], "missing") ||
-			  !strcmp(argv[1], "read")))
+			  !strcmp(argv[1], "read") || !strcmp(argv[1], "list")))
 		return cmd_timed(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "create"))
 		return cmd_create(argc, argv);
-	fprintf(stderr, "usage: cachefs-bench-helper gen|stat|missing|read|create ...\n");
+	fprintf(stderr, "usage: cachefs-bench-helper gen|stat|missing|read|list|create ...\n");
 	return 2;
 }
