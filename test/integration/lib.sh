@@ -181,6 +181,11 @@ cfs_umount() {
 	fi
 }
 
+# cfs_op_count MNT OP -- how many OP requests the daemon of MNT answered
+cfs_op_count() {
+	"$CACHEFSCTL" -m "$1" stats --json | jq "(.ops.$2.count // 0)"
+}
+
 # A fresh backend and mount point under the test directory.
 cfs_dirs() {
 	CFS_BACKEND=$CFS_TMP/backend$1

@@ -12,9 +12,7 @@ cfs_dirs 1
 B=$CFS_BACKEND M=$(realpath "$CFS_MNT")
 PY=/usr/bin/python3
 
-op_count() { # op_count OP -- how many OP requests the daemon answered
-	"$CACHEFSCTL" -m "$M" stats --json | jq ".ops.$1.count"
-}
+op_count() { cfs_op_count "$M" "$1"; }
 status() { "$CACHEFSCTL" -m "$M" status --json | jq "$1"; }
 
 for i in 1 2 3 4 5; do echo "file $i" >"$B/f$i"; done

@@ -11,9 +11,7 @@ cfs_dirs 1
 B=$CFS_BACKEND M=$(realpath "$CFS_MNT")
 PY=/usr/bin/python3
 
-op_count() { # op_count OP -- how many OP requests the daemon answered
-	"$CACHEFSCTL" -m "$M" stats --json | jq "(.ops.$1.count // 0)"
-}
+op_count() { cfs_op_count "$M" "$1"; }
 listed() { # listed DIR -- its names, sorted
 	$PY -c 'import os, sys; print("\n".join(sorted(os.listdir(sys.argv[1]))))' "$1"
 }
