@@ -78,6 +78,7 @@ struct inode {
 	int fd;		   /* O_PATH descriptor or -1 */
 	unsigned fd_users; /* borrowers of fd; never evicted while > 0 */
 	bool pinned;	   /* fd is never closed before the inode is freed */
+	uint32_t verified_pass; /* protected by t->lock; see check_files() */
 	struct inode *lru_prev, *lru_next; /* when fd >= 0 && !fd_users */
 	UT_hash_handle hh;
 };
@@ -117,6 +118,8 @@ struct inode_table {
 	void *on_over_arg;
 	bool over_told;	   /* on_over ran since the last trim */
 	uint64_t trimmed_ns; /* CLOCK_MONOTONIC of the last trim */
+	uint32_t pass;	   /* revalidation passes started */
+	uint64_t by_name;  /* files a pass checked through a name */
 };
 
 static uint64_t now_ns(void)
@@ -459,6 +462,7 @@ void inode_table_get_stats(struct inode_table *t,
 	st->fd_misses = t->fd_misses;
 	st->fd_evictions = t->fd_evictions;
 	st->retained = t->nretained;
+	st->checked_by_name = t->by_name;
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -1186,7 +1190,6 @@ static void check_names(struct inode_table *t, struct inode *i, int fd,
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* Check one pinned inode against the backend. */
 /*
  * A descriptor of i for one look, without disturbing the cache: the
  * cached one if there is one (*owned false), else one opened from the
@@ -1242,14 +1245,79 @@ void inode_refresh(struct inode_table *t, struct inode *i)
 	unpeek_fd(t, i, fd, owned);
 }
 
+/*
+ * Check the files named in directory dir (open at fd) through those
+ * names, in the pass numbered pass: one fstatat each, where a file's own
+ * check opens it by handle.  A file whose attributes match what the
+ * kernel was told is checked for this pass; anything else (another
+ * object at the name, a change, no such name) is left to its own check.
+ * Directories come before their files in a pass, having been looked up
+ * first.
+ */
+static void check_files(struct inode_table *t, struct inode *dir, int fd,
+			uint32_t pass)
+{
+	struct name_check *list;
+	struct dname *d, *tmp;
+	size_t n = 0, cap;
+	struct stat st;
+
+	pthread_mutex_lock(&t->lock);
+	cap = HASH_COUNT(dir->names);
+	list = cap ? calloc(cap, sizeof(*list)) : NULL;
+	if (list) {
+		HASH_ITER(hh, dir->names, d, tmp) {
+			if (d->ino == 0 || d->ino == INODE_INO_UNKNOWN)
+				continue;
+			list[n].ino = d->ino;
+			list[n].name = strdup(d->name);
+			if (list[n].name)
+				n++;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!list)
+		return;
+	for (size_t k = 0; k < n; k++) {
+		struct inode_key key = { 0 };
+		struct snap now;
+		struct inode *c;
+
+		if (fstatat(fd, list[k].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_ino == list[k].ino && !S_ISDIR(st.st_mode)) {
+			snap_of(&now, &st);
+			key.dev = st.st_dev;
+			key.ino = st.st_ino;
+			pthread_mutex_lock(&t->lock);
+			HASH_FIND(hh, t->hash, &key, sizeof(key), c);
+			if (c && !S_ISDIR(c->type) && c->snap_valid &&
+			    same_snap(&c->snap, &now) &&
+			    c->verified_pass != pass) {
+				c->verified_pass = pass;
+				t->by_name++;
+			}
+			pthread_mutex_unlock(&t->lock);
+		}
+		free(list[k].name);
+	}
+	free(list);
+}
+
+/* Check one pinned inode against the backend, in the pass numbered pass. */
 static void revalidate_one(struct inode_table *t, struct inode *i,
-			   const struct inode_change_ops *ops, void *arg)
+			   const struct inode_change_ops *ops, void *arg,
+			   uint32_t pass)
 {
 	struct snap now;
 	struct stat st;
 	bool changed, owned;
 	int fd;
 
+	pthread_mutex_lock(&t->lock);
+	changed = i->verified_pass == pass; /* checked through its name */
+	pthread_mutex_unlock(&t->lock);
+	if (changed)
+		return;
 	fd = peek_fd(t, i, &owned);
 	if (fd < 0) {
 		if (fd == -ESTALE || fd == -ENOENT) {
@@ -1272,8 +1340,10 @@ static void revalidate_one(struct inode_table *t, struct inode *i,
 	pthread_mutex_unlock(&t->lock);
 	if (changed)
 		ops->inode_changed(arg, i);
-	if (S_ISDIR(st.st_mode))
+	if (S_ISDIR(st.st_mode)) {
 		check_names(t, i, fd, &st, ops, arg);
+		check_files(t, i, fd, pass);
+	}
 	unpeek_fd(t, i, fd, owned);
 }
 
@@ -1553,13 +1623,15 @@ unsigned inode_revalidate(struct inode_table *t,
 	struct inode *i;
 	unsigned n = 0;
 	uint64_t gen;
+	uint32_t pass;
 
 	inode_table_trim(t, ops, arg);
 	pthread_mutex_lock(&t->lock);
 	gen = t->distrust_gen;
+	pass = ++t->pass;
 	pthread_mutex_unlock(&t->lock);
 	for (i = pin_first(t); i; i = pin_next(t, i, *stop)) {
-		revalidate_one(t, i, ops, arg);
+		revalidate_one(t, i, ops, arg, pass);
 		/* a long pass must not leave a growing table untrimmed */
 		if (++n % 1024 == 0 && trim_due(t))
 			inode_table_trim(t, ops, arg);

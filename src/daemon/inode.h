@@ -40,6 +40,7 @@ struct inode_table_stats {
 	uint64_t fd_hits;     /* descriptor found open */
 	uint64_t fd_misses;   /* descriptor reopened from a handle */
 	uint64_t fd_evictions;
+	uint64_t checked_by_name; /* files revalidated through a name */
 };
 
 /*

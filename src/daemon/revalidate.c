@@ -94,11 +94,16 @@ static double interval_of(struct cfs *fs)
  */
 static void pass(struct cfs *fs, const volatile bool *stop)
 {
+	struct inode_table_stats before, after;
 	uint64_t t0 = stats_now_ns();
 	unsigned n;
 
+	inode_table_get_stats(fs->itab, &before);
 	n = inode_revalidate(fs->itab, &notify_kernel, fs, stop);
+	inode_table_get_stats(fs->itab, &after);
 	stats_add(STAT_revalidated_inodes, n);
+	stats_add(STAT_revalidated_by_name,
+		  after.checked_by_name - before.checked_by_name);
 	stats_inc(revalidate_passes);
 	__atomic_store_n(&fs->reval_pass_ns, stats_now_ns() - t0,
 			 __ATOMIC_RELAXED);

@@ -50,6 +50,8 @@ extern const char *const fs_op_names[OP__COUNT];
 	X(log_reopens, "times the log and trace files were reopened")      \
 	X(revalidate_passes, "passes of the revalidator over the inodes") \
 	X(revalidated_inodes, "inodes compared with the backend")          \
+	X(revalidated_by_name, "of those, files compared through a name "  \
+			       "in their directory, not opened")           \
 	X(inval_inode, "inodes whose cached attributes and pages the "    \
 		       "kernel was told to drop")                         \
 	X(inval_entry, "names the kernel was told to forget")               \

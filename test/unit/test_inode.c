@@ -363,6 +363,55 @@ START_TEST(test_revalidate_reports_changes)
 }
 END_TEST
 
+static uint64_t by_name(void)
+{
+	struct inode_table_stats st;
+
+	inode_table_get_stats(t, &st);
+	return st.checked_by_name;
+}
+
+/*
+ * A file named in a directory is checked through that name when it is
+ * as the kernel was told; a changed one still by its own check, which
+ * reports it.
+ */
+START_TEST(test_revalidate_through_names)
+{
+	struct inode *root = inode_root(t), *f, *g;
+	struct changes c = { 0 };
+	const bool stop = false;
+	char path[256];
+	struct stat st;
+
+	ck_assert_int_eq(inode_lookup(t, root, "f0001", NULL, &st, &f), 0);
+	ck_assert_int_eq(inode_note_entry(t, root, "f0001", f, &st), 0);
+	ck_assert_int_eq(inode_lookup(t, root, "f0002", NULL, &st, &g), 0);
+	inode_note_attr(t, g, &st); /* known, but by no name */
+	inode_revalidate(t, &counting, &c, &stop);
+	ck_assert_uint_eq(by_name(), 1); /* f0001, not f0002 */
+	ck_assert_int_eq(c.inodes, 0);
+
+	snprintf(path, sizeof(path), "%s/f0001", dir);
+	ck_assert_int_eq(truncate(path, 1), 0);
+	inode_revalidate(t, &counting, &c, &stop);
+	ck_assert_int_eq(c.inodes, 1); /* reported by its own check */
+	ck_assert_uint_eq(by_name(), 1);
+	inode_revalidate(t, &counting, &c, &stop);
+	ck_assert_uint_eq(by_name(), 2); /* as told again */
+	ck_assert_int_eq(c.inodes, 1);
+
+	/* another file at the name: left to the old one's own check */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_ge(creat(path, 0644), 0);
+	inode_revalidate(t, &counting, &c, &stop);
+	ck_assert_uint_eq(by_name(), 2);
+	ck_assert_int_ge(c.inodes, 2);
+	inode_forget(t, f, 1);
+	inode_forget(t, g, 1);
+}
+END_TEST
+
 /* Over max_names, names are dropped, and the kernel is told of each. */
 START_TEST(test_names_bounded)
 {
@@ -458,6 +507,7 @@ int main(void)
 	tcase_add_test(tc, test_borrowed_fd_survives_eviction);
 	tcase_add_test(tc, test_replaced_name_is_new_inode);
 	tcase_add_test(tc, test_revalidate_reports_changes);
+	tcase_add_test(tc, test_revalidate_through_names);
 	tcase_add_test(tc, test_names_bounded);
 	tcase_add_test(tc, test_over_asks_for_trim);
 	suite_add_tcase(s, tc);
