@@ -1132,6 +1132,33 @@ struct name_check {
 };
 
 /*
+ * A copy of dir's names and where they lead, in *n entries (each name to
+ * be freed, then the array), only those leading to an inode with
+ * positive; NULL when there are none or out of memory.  Caller holds
+ * t->lock.
+ */
+static struct name_check *do_copy_checks(struct inode *dir, bool positive,
+					 size_t *n)
+{
+	size_t cap = HASH_COUNT(dir->names);
+	struct name_check *list = cap ? calloc(cap, sizeof(*list)) : NULL;
+	struct dname *d, *tmp;
+
+	*n = 0;
+	if (!list)
+		return NULL;
+	HASH_ITER(hh, dir->names, d, tmp) {
+		if (positive && (d->ino == 0 || d->ino == INODE_INO_UNKNOWN))
+			continue;
+		list[*n].ino = d->ino;
+		list[*n].name = strdup(d->name);
+		if (list[*n].name)
+			(*n)++;
+	}
+	return list;
+}
+
+/*
  * Check the names of directory i (open at fd) against the backend;
  * report and forget those that changed.  Caller holds a pin on i.
  */
@@ -1140,28 +1167,21 @@ static void check_names(struct inode_table *t, struct inode *i, int fd,
 			const struct inode_change_ops *ops, void *arg)
 {
 	struct name_check *list;
-	struct dname *d, *tmp;
-	size_t n = 0, cap;
+	struct dname *d;
 	struct stat st;
+	bool oom;
+	size_t n;
 
 	pthread_mutex_lock(&t->lock);
 	if (i->names_valid && same_time(i->names_stamp, dst->st_ctim)) {
 		pthread_mutex_unlock(&t->lock);
 		return;
 	}
-	cap = HASH_COUNT(i->names);
-	list = calloc(cap ? cap : 1, sizeof(*list));
-	if (list) {
-		HASH_ITER(hh, i->names, d, tmp) {
-			list[n].ino = d->ino;
-			list[n].name = strdup(d->name);
-			if (list[n].name)
-				n++;
-		}
-	}
+	list = do_copy_checks(i, false, &n);
+	oom = !list && HASH_COUNT(i->names);
 	pthread_mutex_unlock(&t->lock);
-	if (!list)
-		return;
+	if (oom)
+		return; /* the next pass checks them */
 	for (size_t k = 0; k < n; k++) {
 		uint64_t now = fstatat(fd, list[k].name, &st,
 				       AT_SYMLINK_NOFOLLOW) == 0
@@ -1258,23 +1278,11 @@ static void check_files(struct inode_table *t, struct inode *dir, int fd,
 			uint32_t pass)
 {
 	struct name_check *list;
-	struct dname *d, *tmp;
-	size_t n = 0, cap;
 	struct stat st;
+	size_t n;
 
 	pthread_mutex_lock(&t->lock);
-	cap = HASH_COUNT(dir->names);
-	list = cap ? calloc(cap, sizeof(*list)) : NULL;
-	if (list) {
-		HASH_ITER(hh, dir->names, d, tmp) {
-			if (d->ino == 0 || d->ino == INODE_INO_UNKNOWN)
-				continue;
-			list[n].ino = d->ino;
-			list[n].name = strdup(d->name);
-			if (list[n].name)
-				n++;
-		}
-	}
+	list = do_copy_checks(dir, true, &n);
 	pthread_mutex_unlock(&t->lock);
 	if (!list)
 		return;
