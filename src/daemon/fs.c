@@ -2033,14 +2033,22 @@ static void dir_close(struct cfs *fs, struct dir_handle *d)
 
 struct dir_streams {
 	pthread_mutex_t lock;
-	uint64_t clock;
 	struct {
 		fuse_ino_t ino;	  /* 0: free */
 		struct dir_handle *d;
-		uint64_t used;	  /* st->clock then */
-		uint64_t used_ns; /* stats_now_ns() then */
+		uint64_t used_ns; /* stats_now_ns() when put */
 	} s[DIR_STREAMS];
 };
+
+/* The stream in slot k, the slot freed; caller holds st->lock. */
+static struct dir_handle *slot_take(struct dir_streams *st, int k)
+{
+	struct dir_handle *d = st->s[k].d;
+
+	st->s[k].ino = 0;
+	st->s[k].d = NULL;
+	return d;
+}
 
 /*
  * The stream of ino left at offset, taken out of the set, or NULL.  A
@@ -2059,20 +2067,15 @@ static struct dir_handle *streams_take(struct cfs *fs, fuse_ino_t ino,
 	for (int k = 0; k < DIR_STREAMS; k++) {
 		if (st->s[k].ino != ino)
 			continue;
-		if (offset == 0) {
-			old[n++] = st->s[k].d;
-			st->s[k].ino = 0;
-			st->s[k].d = NULL;
-		} else if (st->s[k].d->offset == offset &&
-			   (found < 0 || st->s[k].used > st->s[found].used)) {
+		if (offset == 0)
+			old[n++] = slot_take(st, k);
+		else if (st->s[k].d->offset == offset &&
+			 (found < 0 ||
+			  st->s[k].used_ns > st->s[found].used_ns))
 			found = k; /* the latest reader's */
-		}
 	}
-	if (found >= 0) {
-		d = st->s[found].d;
-		st->s[found].ino = 0;
-		st->s[found].d = NULL;
-	}
+	if (found >= 0)
+		d = slot_take(st, found);
 	pthread_mutex_unlock(&st->lock);
 	while (n > 0)
 		dir_close(fs, old[--n]);
@@ -2088,14 +2091,13 @@ static void streams_put(struct cfs *fs, fuse_ino_t ino, struct dir_handle *d)
 
 	pthread_mutex_lock(&st->lock);
 	for (k = 0; k < DIR_STREAMS && st->s[k].ino; k++)
-		if (st->s[k].used < st->s[lru].used)
+		if (st->s[k].used_ns < st->s[lru].used_ns)
 			lru = k;
 	if (k == DIR_STREAMS)
 		k = lru;
 	old = st->s[k].d;
 	st->s[k].ino = ino;
 	st->s[k].d = d;
-	st->s[k].used = ++st->clock;
 	st->s[k].used_ns = stats_now_ns();
 	pthread_mutex_unlock(&st->lock);
 	if (old)
@@ -2115,11 +2117,8 @@ void fs_expire_dir_streams(struct cfs *fs, uint64_t idle_ns)
 		return;
 	pthread_mutex_lock(&st->lock);
 	for (int k = 0; k < DIR_STREAMS; k++) {
-		if (st->s[k].ino && now - st->s[k].used_ns >= idle_ns) {
-			old[n++] = st->s[k].d;
-			st->s[k].ino = 0;
-			st->s[k].d = NULL;
-		}
+		if (st->s[k].ino && now - st->s[k].used_ns >= idle_ns)
+			old[n++] = slot_take(st, k);
 	}
 	pthread_mutex_unlock(&st->lock);
 	while (n > 0)
@@ -2179,19 +2178,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 {
 	struct cfs *fs = fs_of(req);
 	struct dir_handle *d = dir_of(fi);
-	bool ended = false;
+	bool handleless = !d, ended = false; /* no_opendir */
 	char *buf, *p;
 	size_t rem = size;
 	int r = 0;
 
-	if (!d && !(d = streams_take(fs, ino, offset)) &&
+	if (handleless && !(d = streams_take(fs, ino, offset)) &&
 	    (r = dir_open(fs, ino, &d)) < 0) {
 		reply_err(req, -r);
 		return;
 	}
 	buf = p = malloc(size);
 	if (!buf) {
-		if (!dir_of(fi))
+		if (handleless)
 			dir_close(fs, d);
 		reply_err(req, ENOMEM);
 		return;
@@ -2255,7 +2254,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	else
 		reply_buf(req, buf, size - rem);
 	free(buf);
-	if (!dir_of(fi)) { /* no_opendir: keep what the next call wants */
+	if (handleless) { /* keep what the next call wants */
 		if (ended || r < 0)
 			dir_close(fs, d);
 		else

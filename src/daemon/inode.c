@@ -1318,13 +1318,13 @@ static void revalidate_one(struct inode_table *t, struct inode *i,
 {
 	struct snap now;
 	struct stat st;
-	bool changed, owned;
+	bool changed, owned, verified;
 	int fd;
 
 	pthread_mutex_lock(&t->lock);
-	changed = i->verified_pass == pass; /* checked through its name */
+	verified = i->verified_pass == pass; /* checked through its name */
 	pthread_mutex_unlock(&t->lock);
-	if (changed)
+	if (verified)
 		return;
 	fd = peek_fd(t, i, &owned);
 	if (fd < 0) {
