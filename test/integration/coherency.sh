@@ -58,6 +58,14 @@ within "a rename (old name)" gone "$M/dir/file"
 within "a rename (new name)" content_is "$M/dir/moved" "changed content"
 echo other >"$B/dir/tmp" && mv "$B/dir/tmp" "$B/dir/stay"
 within "a name replaced by another file" content_is "$M/dir/stay" other
+# a file removed and made again, which often takes the freed inode number
+# (not read through the mount first: an open descriptor would hold it)
+echo first >"$B/dir/again"
+size_is "$M/dir/again" 6 || cfs_fail "again: not seen through the mount"
+ino=$(stat -c %i "$B/dir/again")
+rm "$B/dir/again" && echo "second time" >"$B/dir/again"
+[ "$(stat -c %i "$B/dir/again")" = "$ino" ] && how="its inode number" || how="a new inode number"
+within "a file removed and made again ($how)" content_is "$M/dir/again" "second time"
 mkdir "$B/dir/sub" && echo deep >"$B/dir/sub/f"
 within "a new directory" content_is "$M/dir/sub/f" deep
 rm -r "$B/dir/sub"
