@@ -1,14 +1,14 @@
 #!/bin/bash
 # RDMA reads (-o rdma) over libfabric's tcp;ofi_rxm on loopback, against
 # a real mount: a 1 GiB file (RDMA_BIG_MIB) read by four cachefs-get at
-# once comes out identical; reads at unaligned offsets and past the end through the C
-# API (rdma_check), in every buffer mode; a small file comes from the
-# cache tiers; a wrong or missing secret is refused and counted; paths
-# that leave the tree, and files nobody may read, are refused; hostile
-# messages get an error or a disconnect; garbage on the port and clients
-# killed mid-transfer or idle leave the server serving; a burst over the
-# per-client limits is refused in part; a non-loopback address without a
-# secret does not mount; and SIGTERM still unmounts.
+# once comes out identical; reads at unaligned offsets and past the end
+# through the C API (rdma_check), in every buffer mode; a small file comes
+# from the cache tiers; a wrong or missing secret is refused and counted;
+# paths that leave the tree, and files nobody may read, are refused;
+# hostile messages get an error or a disconnect; garbage on the port and
+# clients killed mid-transfer or idle leave the server serving; a burst
+# over the per-client limits is refused in part; a non-loopback address
+# without a secret does not mount; and SIGTERM still unmounts.
 . "$TESTDIR/lib.sh"
 cfs_setup
 : "${CACHEFS_GET:?CACHEFS_GET must point at cachefs-get}"
@@ -50,6 +50,9 @@ chmod 644 "$B/small" "$B/medium"
 # not sparse: AES-CTR is a fast source of incompressible bytes (openssl
 # dies of SIGPIPE at the end)
 BIG_MIB=${RDMA_BIG_MIB:-1024}
+# (the burst reads the first 100 MiB)
+[[ $BIG_MIB =~ ^[1-9][0-9]*$ ]] && [ "$BIG_MIB" -ge 128 ] ||
+	cfs_fail "RDMA_BIG_MIB=$BIG_MIB: want a number of MiB, 128 or more"
 BIG=$((BIG_MIB * 1048576))
 { openssl enc -aes-128-ctr -pass pass:cachefs -nosalt -pbkdf2 \
 	</dev/zero 2>/dev/null || true; } | head -c "$BIG" >"$B/big"
