@@ -20,6 +20,8 @@
 #include <uthash.h>
 #include <utlist.h>
 
+#include "stats.h"
+
 #define MAX_MOUNTS 64
 #define EVICT_BATCH 16 /* descriptors closed per eviction pass */
 
@@ -121,14 +123,6 @@ struct inode_table {
 	uint32_t pass;	   /* revalidation passes started */
 	uint64_t by_name;  /* files a pass checked through a name */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void lru_unlink(struct inode_table *t, struct inode *i)
 {
@@ -1572,7 +1566,7 @@ void inode_table_trim(struct inode_table *t,
 	pthread_mutex_lock(&t->lock);
 	over = do_over(t, 0, 0);
 	t->over_told = false;
-	t->trimmed_ns = now_ns();
+	t->trimmed_ns = stats_now_ns();
 	pthread_mutex_unlock(&t->lock);
 	if (over && evict_retained(t) && trim_names(t, ops, arg, true))
 		trim_names(t, ops, arg, false);
@@ -1619,7 +1613,7 @@ static bool trim_due(struct inode_table *t)
 
 	pthread_mutex_lock(&t->lock);
 	due = t->over_told &&
-	      now_ns() - t->trimmed_ns >= INODE_TRIM_SPACING_NS;
+	      stats_now_ns() - t->trimmed_ns >= INODE_TRIM_SPACING_NS;
 	pthread_mutex_unlock(&t->lock);
 	return due;
 }
