@@ -231,6 +231,17 @@ const struct option_def config_options[] = {
 			"(0: no bound)",
 	},
 	{
+		.name = "lookahead",
+		.type = OPT_UINT,
+		.offset = OFF(lookahead),
+		.def = "128",
+		.flags = OPT_RUNTIME,
+		.help = "once the kernel looked up a name in a directory, read "
+			"up to this many entries of the directory through the "
+			"mount in the background, so that the kernel holds "
+			"entries for its other names (0 disables)",
+	},
+	{
 		.name = "listen",
 		.type = OPT_STRING,
 		.offset = OFF(listen),

@@ -54,6 +54,7 @@ struct config {
 	bool offline;		  /* serve from the cache when the backend fails */
 	double revalidate; /* seconds between checks of the backend; 0: off */
 	unsigned max_names; /* names remembered for the kernel; 0: no bound */
+	unsigned lookahead; /* entries of a directory read ahead; 0: off */
 
 	/* control and observability; strings are NULL when unset */
 	char *ctl_socket; /* default: ctl_socket_path() of the mount point */

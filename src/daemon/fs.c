@@ -36,6 +36,7 @@
 #include "creds.h"
 #include "changes.h"
 #include "listing.h"
+#include "lookahead.h"
 #include "log.h"
 #include "notify.h"
 #include "peers.h"
@@ -173,6 +174,11 @@ static char *node_path(struct cfs *fs, fuse_ino_t ino, const char *name)
 		     name) < 0)
 		return NULL;
 	return path;
+}
+
+char *fs_node_path(struct cfs *fs, struct inode *i)
+{
+	return node_path(fs, ino_of(fs, i), NULL);
 }
 
 /* name in directory ino changed: so did the directory's listing. */
@@ -859,6 +865,8 @@ static void cfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = lookup_shared(fs, parent, name, &e);
 	if (offline(fs, r))
 		r = lookup_offline(fs, parent, name, r, &e);
+	if (r == 0) /* the other names here are likely asked next */
+		lookahead_note(fs->lookahead, inode_of(fs, parent));
 	if (r == -ENOENT && timeout(fs, &fs->cfg->negative_timeout) > 0) {
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = timeout(fs, &fs->cfg->negative_timeout);

@@ -19,6 +19,7 @@ struct cfs {
 	struct inode_table *itab;
 	struct fuse_session *se;
 	const char *backend; /* canonical path, for the trace */
+	const char *mountpoint; /* canonical path, for the look-ahead */
 	size_t backend_len;
 	bool noatime; /* mounted noatime: reads leave backend atimes alone */
 	bool acl;     /* the kernel enforces POSIX ACLs; set by init */
@@ -29,6 +30,7 @@ struct cfs {
 	struct changes *changes; /* the journal; NULL: off */
 	struct mirrors *mirrors; /* NULL: none (journal off) */
 	struct rdma_server *rdma; /* NULL: no RDMA reads (-o rdma) */
+	struct lookahead *lookahead; /* NULL: none */
 	bool degraded;	     /* atomic: the backend is failing */
 	uint64_t backend_failures; /* atomic: requests it failed */
 	uint64_t reval_pass_ns;	   /* atomic: the revalidator's last pass */
@@ -59,6 +61,9 @@ int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
  * (see fs.c) that went unused for idle_ns.
  */
 void fs_expire_dir_streams(struct cfs *fs, uint64_t idle_ns);
+
+/* The mount-relative path ("/dir") of i; NULL if it has none. */
+char *fs_node_path(struct cfs *fs, struct inode *i);
 
 /* The FUSE node id of i. */
 fuse_ino_t fs_ino_of(struct cfs *fs, struct inode *i);

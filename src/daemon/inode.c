@@ -69,6 +69,7 @@ struct inode {
 	bool retained;	   /* forgotten by the kernel, kept (t->retained) */
 	bool gone;	   /* not to be kept: free with the last reference */
 	bool marked;	   /* the caller's; see inode_mark() */
+	bool listing;	   /* directories: claimed for a look-ahead */
 	struct inode *ret_prev, *ret_next;
 	struct inode *all_prev, *all_next; /* every inode, oldest first */
 	bool snap_valid;
@@ -864,6 +865,8 @@ void inode_forget(struct inode_table *t, struct inode *i, uint64_t n)
 		n = i->nlookup; /* a kernel bug if so; never underflow */
 	if (i != t->root)
 		i->nlookup -= n;
+	if (!i->nlookup) /* the kernel's entries below went before it */
+		i->listing = false;
 	r = do_release(t, i, &fd);
 	pthread_mutex_unlock(&t->lock);
 	release_done(t, i, r, fd);
@@ -1706,4 +1709,33 @@ int inode_names(struct inode_table *t, struct inode *dir, char ***out,
 	*out = do_copy_names(dir, n);
 	pthread_mutex_unlock(&t->lock);
 	return *out ? 0 : -ENOMEM;
+}
+
+bool inode_lookahead_claim(struct inode_table *t, struct inode *dir)
+{
+	bool claimed = false;
+
+	pthread_mutex_lock(&t->lock);
+	if (S_ISDIR(dir->type) && dir->nlookup && !dir->listing) {
+		dir->listing = true;
+		dir->pins++;
+		claimed = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return claimed;
+}
+
+void inode_lookahead_release(struct inode_table *t, struct inode *dir,
+			     bool again)
+{
+	enum release r;
+	int fd;
+
+	pthread_mutex_lock(&t->lock);
+	if (again)
+		dir->listing = false;
+	dir->pins--;
+	r = do_release(t, dir, &fd);
+	pthread_mutex_unlock(&t->lock);
+	release_done(t, dir, r, fd);
 }

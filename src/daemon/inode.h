@@ -296,4 +296,14 @@ void inode_table_set_bytes_max(struct inode_table *t, uint64_t max);
 /* Memory held by the table: inodes, their handles and the names. */
 uint64_t inode_table_bytes(struct inode_table *t);
 
+/*
+ * For the look-ahead (lookahead.h): true, with dir pinned, when dir is a
+ * directory the kernel holds that was not claimed since the kernel last
+ * forgot it; inode_lookahead_release() unpins it, and with again lets
+ * it be claimed again at once.
+ */
+bool inode_lookahead_claim(struct inode_table *t, struct inode *dir);
+void inode_lookahead_release(struct inode_table *t, struct inode *dir,
+			     bool again);
+
 #endif

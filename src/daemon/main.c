@@ -29,6 +29,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "log.h"
+#include "lookahead.h"
 #include "mirror.h"
 #include "notify.h"
 #include "peers.h"
@@ -507,6 +508,7 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 	fs.backend = backend;
+	fs.mountpoint = mountpoint;
 	fs.backend_len = strlen(backend);
 	if (open_files(&cfg) < 0) {
 		close(root_fd);
@@ -607,6 +609,11 @@ int main(int argc, char **argv)
 		log_error_errno(r, "cannot start the revalidator");
 		goto out_unmount;
 	}
+	r = lookahead_start(&fs, &fs.lookahead);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the look-ahead");
+		goto out_unmount;
+	}
 	log_notice("serving %s at %s", backend, mountpoint);
 
 	r = serve(fs.se, &cl);
@@ -617,6 +624,8 @@ int main(int argc, char **argv)
 out_unmount:
 	revalidator_stop(rv);
 	fuse_session_unmount(fs.se);
+	/* listings under way failed with the connection */
+	lookahead_stop(fs.lookahead);
 out_ctl:
 	ctl_free(ctl); /* before the RDMA server, whose status it shows */
 out_peers:

@@ -69,6 +69,13 @@ extern const char *const fs_op_names[OP__COUNT];
 	X(lookup_memory, "lookups answered from the inode table, "         \
 			 "without the backend")                            \
 	X(lookup_memory_missing, "of those, names remembered missing")    \
+	X(lookahead_dirs, "directories read through the mount ahead of "  \
+			  "the kernel's lookups")                         \
+	X(lookahead_entries, "entries those readings returned")           \
+	X(lookahead_dropped, "directories dropped from the look-ahead "   \
+			     "before it reached them")                    \
+	X(lookahead_failed, "look-ahead readings that failed (a directory "\
+			    "gone or renamed meanwhile)")                 \
 	X(readdir_memory, "directories opened with their listing in "      \
 			  "memory: read without the backend")              \
 	X(lookup_shared_missing, "lookups answered missing by a shared "   \

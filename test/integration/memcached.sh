@@ -160,10 +160,12 @@ done
 read -r code source < <(fetch "$victim" "$CFS_TMP/got")
 [ "$source" = memcached ] || cfs_fail "$victim not in memcached before the outage"
 
-# A second host, cold: no memory tier, so its reads ask memcached.
+# A second host, cold: no memory tier, so its reads ask memcached.  No
+# look-ahead: its listings would take the /pre names before the lookups
+# counted below.
 cfs_dirs 2
 M2=$(realpath "$CFS_MNT")
-cfs_mount "$B" "$M2" "cache_size=0,memcached=127.0.0.1:$MC1;127.0.0.1:$MC2,memcached_prefix=$PREFIX,revalidate=200ms"
+cfs_mount "$B" "$M2" "lookahead=0,cache_size=0,memcached=127.0.0.1:$MC1;127.0.0.1:$MC2,memcached_prefix=$PREFIX,revalidate=200ms"
 mc2() { mcstat "$M2" "$1"; }
 
 # Names found: memcached holds the version of the /pre files' bytes, so

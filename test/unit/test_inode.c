@@ -444,6 +444,43 @@ static void count_over(void *arg)
  * Growing past a bound asks for a trim once; a trim answers it, and the
  * next growth past the bound asks again.
  */
+/*
+ * A directory is claimed for the look-ahead once while the kernel holds
+ * it, again once the kernel forgot it or a claim was dropped, and never
+ * when it is not a directory or not held.  The claim pins it.
+ */
+START_TEST(test_lookahead_claim)
+{
+	struct inode *sub, *file;
+	struct stat st;
+
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "sub", NULL, &st, &sub),
+			 0);
+	ck_assert_int_eq(
+		inode_lookup(t, inode_root(t), "f0002", NULL, &st, &file), 0);
+	ck_assert(!inode_lookahead_claim(t, file));
+	inode_forget(t, file, 1);
+	ck_assert(inode_lookahead_claim(t, sub));
+	ck_assert(!inode_lookahead_claim(t, sub));
+	/* done: not again while the kernel holds it */
+	inode_lookahead_release(t, sub, false);
+	ck_assert(!inode_lookahead_claim(t, sub));
+	/* the kernel forgets it, looks it up again: claimable */
+	inode_forget(t, sub, 1);
+	ck_assert_int_eq(inode_lookup(t, inode_root(t), "sub", NULL, &st, &sub),
+			 0);
+	ck_assert(inode_lookahead_claim(t, sub));
+	/* dropped before it was read: claimable at once */
+	inode_lookahead_release(t, sub, true);
+	ck_assert(inode_lookahead_claim(t, sub));
+	/* forgotten while claimed: the pin keeps it (ASan would tell) */
+	inode_forget(t, sub, 1);
+	ck_assert(!inode_lookahead_claim(t, sub));
+	ck_assert_int_eq(inode_type(sub), S_IFDIR);
+	inode_lookahead_release(t, sub, false);
+}
+END_TEST
+
 START_TEST(test_over_asks_for_trim)
 {
 	struct inode *root = inode_root(t), *f;
@@ -510,6 +547,7 @@ int main(void)
 	tcase_add_test(tc, test_revalidate_through_names);
 	tcase_add_test(tc, test_names_bounded);
 	tcase_add_test(tc, test_over_asks_for_trim);
+	tcase_add_test(tc, test_lookahead_claim);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tp, setup_pinned, teardown);
 	tcase_add_test(tp, test_pinned_mode);
