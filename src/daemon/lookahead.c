@@ -68,9 +68,9 @@ void lookahead_note(struct lookahead *la, struct inode *dir)
 {
 	struct inode *dropped = NULL;
 
-	if (!la || !__atomic_load_n(&la->fs->cfg->lookahead, __ATOMIC_RELAXED) ||
-	    !kernel_caches(la->fs) ||
-	    !inode_lookahead_claim(la->fs->itab, dir))
+	if (!la ||
+	    !__atomic_load_n(&la->fs->cfg->lookahead, __ATOMIC_RELAXED) ||
+	    !kernel_caches(la->fs) || !inode_lookahead_claim(la->fs->itab, dir))
 		return;
 	pthread_mutex_lock(&la->lock);
 	if (la->n == LOOKAHEAD_DEPTH) {
@@ -118,8 +118,9 @@ static int open_through_mount(struct cfs *fs, struct inode *dir)
 
 	if (!rel)
 		return -ENOENT;
-	if (asprintf(&path, "%s%s", strcmp(fs->mountpoint, "/") ?
-		     fs->mountpoint : "", rel) < 0) {
+	if (asprintf(&path, "%s%s",
+		     strcmp(fs->mountpoint, "/") ? fs->mountpoint : "",
+		     rel) < 0) {
 		free(rel);
 		return -ENOMEM;
 	}
@@ -140,8 +141,8 @@ static int open_through_mount(struct cfs *fs, struct inode *dir)
 /* Read about the first max entries of dir through the mount. */
 static void look_ahead(struct lookahead *la, struct inode *dir, char *buf)
 {
-	unsigned max = __atomic_load_n(&la->fs->cfg->lookahead,
-				       __ATOMIC_RELAXED);
+	unsigned max =
+		__atomic_load_n(&la->fs->cfg->lookahead, __ATOMIC_RELAXED);
 	size_t size;
 	long n;
 	int fd;
@@ -160,7 +161,7 @@ static void look_ahead(struct lookahead *la, struct inode *dir, char *buf)
 		return;
 	}
 	size = max < LOOKAHEAD_BUF / PLUS_ENTRY ? max * PLUS_ENTRY
-					       : LOOKAHEAD_BUF;
+						: LOOKAHEAD_BUF;
 	n = getdents64(fd, buf, size);
 	close(fd);
 	if (n < 0) {
