@@ -121,6 +121,7 @@ struct inode_table {
 	void *on_over_arg;
 	bool over_told;	   /* on_over ran since the last trim */
 	uint64_t trimmed_ns; /* CLOCK_MONOTONIC of the last trim */
+	uint64_t names_trimmed_ns; /* of the last that forgot names */
 	uint32_t pass;	   /* revalidation passes started */
 	uint64_t by_name;  /* files a pass checked through a name */
 };
@@ -1571,7 +1572,13 @@ void inode_table_trim(struct inode_table *t,
 	t->over_told = false;
 	t->trimmed_ns = stats_now_ns();
 	pthread_mutex_unlock(&t->lock);
-	if (over && evict_retained(t) && trim_names(t, ops, arg, true))
+	if (!over || !evict_retained(t))
+		return;
+	/* what the kernel holds is over the bounds: names must go */
+	pthread_mutex_lock(&t->lock);
+	t->names_trimmed_ns = stats_now_ns();
+	pthread_mutex_unlock(&t->lock);
+	if (trim_names(t, ops, arg, true))
 		trim_names(t, ops, arg, false);
 }
 
@@ -1711,18 +1718,24 @@ int inode_names(struct inode_table *t, struct inode *dir, char ***out,
 	return *out ? 0 : -ENOMEM;
 }
 
-bool inode_lookahead_claim(struct inode_table *t, struct inode *dir)
+int inode_lookahead_claim(struct inode_table *t, struct inode *dir)
 {
-	bool claimed = false;
+	int r = 0;
 
 	pthread_mutex_lock(&t->lock);
 	if (S_ISDIR(dir->type) && dir->nlookup && !dir->listing) {
-		dir->listing = true;
-		dir->pins++;
-		claimed = true;
+		if (t->names_trimmed_ns &&
+		    stats_now_ns() - t->names_trimmed_ns <
+			    INODE_LOOKAHEAD_QUIET_NS) {
+			r = -ENOSPC;
+		} else {
+			dir->listing = true;
+			dir->pins++;
+			r = 1;
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
-	return claimed;
+	return r;
 }
 
 void inode_lookahead_release(struct inode_table *t, struct inode *dir,

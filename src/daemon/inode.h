@@ -297,12 +297,16 @@ void inode_table_set_bytes_max(struct inode_table *t, uint64_t max);
 uint64_t inode_table_bytes(struct inode_table *t);
 
 /*
- * For the look-ahead (lookahead.h): true, with dir pinned, when dir is a
+ * For the look-ahead (lookahead.h): 1, with dir pinned, when dir is a
  * directory the kernel holds that was not claimed since the kernel last
  * forgot it; inode_lookahead_release() unpins it, and with again lets
- * it be claimed again at once.
+ * it be claimed again at once.  0 when not; -ENOSPC instead of 1 while
+ * the table has had to make the kernel forget names within the last
+ * INODE_LOOKAHEAD_QUIET_NS: what the kernel holds is over the bounds
+ * already, and names read ahead would only push out names in use.
  */
-bool inode_lookahead_claim(struct inode_table *t, struct inode *dir);
+int inode_lookahead_claim(struct inode_table *t, struct inode *dir);
+#define INODE_LOOKAHEAD_QUIET_NS 10000000000u
 void inode_lookahead_release(struct inode_table *t, struct inode *dir,
 			     bool again);
 

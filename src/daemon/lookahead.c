@@ -67,10 +67,16 @@ static bool kernel_caches(struct cfs *fs)
 void lookahead_note(struct lookahead *la, struct inode *dir)
 {
 	struct inode *dropped = NULL;
+	int r;
 
 	if (!la ||
 	    !__atomic_load_n(&la->fs->cfg->lookahead, __ATOMIC_RELAXED) ||
-	    !kernel_caches(la->fs) || !inode_lookahead_claim(la->fs->itab, dir))
+	    !kernel_caches(la->fs))
+		return;
+	r = inode_lookahead_claim(la->fs->itab, dir);
+	if (r == -ENOSPC)
+		stats_inc(lookahead_full);
+	if (r <= 0)
 		return;
 	pthread_mutex_lock(&la->lock);
 	if (la->n == LOOKAHEAD_DEPTH) {

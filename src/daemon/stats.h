@@ -76,6 +76,9 @@ extern const char *const fs_op_names[OP__COUNT];
 			     "before it reached them")                    \
 	X(lookahead_failed, "look-ahead readings that failed (a directory "\
 			    "gone or renamed meanwhile)")                 \
+	X(lookahead_full, "lookups whose directory was not read ahead: "  \
+			  "the inode table had made the kernel forget "   \
+			  "names within the last 10 s")                   \
 	X(readdir_memory, "directories opened with their listing in "      \
 			  "memory: read without the backend")              \
 	X(lookup_shared_missing, "lookups answered missing by a shared "   \

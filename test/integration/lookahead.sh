@@ -4,7 +4,8 @@
 # reach the daemon; about lookahead= names are read, and listings stay
 # whole; entries taken this way show changes on the backend within the
 # bound and changes through the mount at once; lookahead=0 at run time
-# stops it; a daemon stopped in the middle of a burst exits cleanly.
+# stops it, and so does a table over its bounds; a daemon stopped in the
+# middle of a burst exits cleanly.
 . "$TESTDIR/lib.sh"
 : "${CACHEFSCTL:?CACHEFSCTL must point at the cachefsctl binary}"
 cfs_setup
@@ -81,6 +82,19 @@ for i in $(seq 2 30); do stat "$M/off/g$i" >/dev/null || cfs_fail "stat g$i"; do
 [ "$(counter lookahead_dirs)" = "$dirs" ] || cfs_fail "read ahead with lookahead=0"
 [ "$(counter lookahead_failed)" = 0 ] || cfs_fail "$(counter lookahead_failed) look-aheads failed"
 cfs_check_fds "$M"
+cfs_umount "$M"
+
+# Over the bounds: once the table had to make the kernel forget names,
+# nothing is read ahead (for 10 s).
+cfs_mount "$B" "$M" "max_names=100,revalidate=100ms"
+(cd "$M/big" && seq -f 'entry-%04g' 1 400 | xargs stat >/dev/null) ||
+	cfs_fail "stat of 400 names"
+trimmed() { [ "$(counter inval_entry)" -gt 0 ]; }
+cfs_wait_for trimmed || cfs_fail "400 names and max_names=100: no name trimmed"
+dirs=$(counter lookahead_dirs)
+stat "$M/php/f1.php" >/dev/null || cfs_fail "stat f1.php"
+[ "$(counter lookahead_full)" -gt 0 ] || cfs_fail "lookahead_full not counted"
+[ "$(counter lookahead_dirs)" = "$dirs" ] || cfs_fail "read ahead over the bounds"
 cfs_umount "$M"
 
 # A burst of first lookups in 60 directories, and the daemon stopped at

@@ -435,6 +435,55 @@ START_TEST(test_names_bounded)
 }
 END_TEST
 
+/*
+ * A directory is claimed for the look-ahead once while the kernel holds
+ * it, again once the kernel forgot it or a claim was dropped, and never
+ * when it is not a directory or not held.  The claim pins it.  Once a
+ * trim had to forget names, nothing is claimed.
+ */
+START_TEST(test_lookahead_claim)
+{
+	struct inode *root = inode_root(t), *sub, *file;
+	struct changes c = { 0 };
+	struct stat st;
+	char name[32];
+
+	ck_assert_int_eq(inode_lookup(t, root, "sub", NULL, &st, &sub), 0);
+	ck_assert_int_eq(inode_lookup(t, root, "f0002", NULL, &st, &file), 0);
+	ck_assert_int_eq(inode_lookahead_claim(t, file), 0);
+	inode_forget(t, file, 1);
+	ck_assert_int_eq(inode_lookahead_claim(t, sub), 1);
+	ck_assert_int_eq(inode_lookahead_claim(t, sub), 0);
+	/* done: not again while the kernel holds it */
+	inode_lookahead_release(t, sub, false);
+	ck_assert_int_eq(inode_lookahead_claim(t, sub), 0);
+	/* the kernel forgets it, looks it up again: claimable */
+	inode_forget(t, sub, 1);
+	ck_assert_int_eq(inode_lookup(t, root, "sub", NULL, &st, &sub), 0);
+	ck_assert_int_eq(inode_lookahead_claim(t, sub), 1);
+	/* dropped before it was read: claimable at once */
+	inode_lookahead_release(t, sub, true);
+	ck_assert_int_eq(inode_lookahead_claim(t, sub), 1);
+	/* forgotten while claimed: the pin keeps it (ASan would tell) */
+	inode_forget(t, sub, 1);
+	ck_assert_int_eq(inode_lookahead_claim(t, sub), 0);
+	ck_assert_int_eq(inode_type(sub), S_IFDIR);
+	inode_lookahead_release(t, sub, false);
+
+	/* a trim that forgets names stops the look-ahead for a while */
+	for (int k = 0; k < 100; k++) {
+		snprintf(name, sizeof(name), "missing%d", k);
+		ck_assert_int_eq(inode_note_name(t, root, name, 0), 0);
+	}
+	inode_table_trim(t, &counting, &c); /* within the bounds: nothing */
+	ck_assert_int_eq(c.entries, 0);
+	inode_table_set_names_max(t, 50);
+	inode_table_trim(t, &counting, &c);
+	ck_assert_int_gt(c.entries, 0);
+	ck_assert_int_eq(inode_lookahead_claim(t, root), -ENOSPC);
+}
+END_TEST
+
 static void count_over(void *arg)
 {
 	(*(int *)arg)++;
@@ -444,43 +493,6 @@ static void count_over(void *arg)
  * Growing past a bound asks for a trim once; a trim answers it, and the
  * next growth past the bound asks again.
  */
-/*
- * A directory is claimed for the look-ahead once while the kernel holds
- * it, again once the kernel forgot it or a claim was dropped, and never
- * when it is not a directory or not held.  The claim pins it.
- */
-START_TEST(test_lookahead_claim)
-{
-	struct inode *sub, *file;
-	struct stat st;
-
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), "sub", NULL, &st, &sub),
-			 0);
-	ck_assert_int_eq(
-		inode_lookup(t, inode_root(t), "f0002", NULL, &st, &file), 0);
-	ck_assert(!inode_lookahead_claim(t, file));
-	inode_forget(t, file, 1);
-	ck_assert(inode_lookahead_claim(t, sub));
-	ck_assert(!inode_lookahead_claim(t, sub));
-	/* done: not again while the kernel holds it */
-	inode_lookahead_release(t, sub, false);
-	ck_assert(!inode_lookahead_claim(t, sub));
-	/* the kernel forgets it, looks it up again: claimable */
-	inode_forget(t, sub, 1);
-	ck_assert_int_eq(inode_lookup(t, inode_root(t), "sub", NULL, &st, &sub),
-			 0);
-	ck_assert(inode_lookahead_claim(t, sub));
-	/* dropped before it was read: claimable at once */
-	inode_lookahead_release(t, sub, true);
-	ck_assert(inode_lookahead_claim(t, sub));
-	/* forgotten while claimed: the pin keeps it (ASan would tell) */
-	inode_forget(t, sub, 1);
-	ck_assert(!inode_lookahead_claim(t, sub));
-	ck_assert_int_eq(inode_type(sub), S_IFDIR);
-	inode_lookahead_release(t, sub, false);
-}
-END_TEST
-
 START_TEST(test_over_asks_for_trim)
 {
 	struct inode *root = inode_root(t), *f;
