@@ -1,20 +1,43 @@
 // SPDX-License-Identifier: MIT
 /*
- * The look-ahead threads (see lookahead.h).
+ * The look-ahead (see lookahead.h).
+ *
+ * The listings are made by reader processes, not by threads of the
+ * daemon.  A thread of a FUSE daemon waiting for its own mount cannot
+ * be killed: once a worker has taken the request, the kernel waits for
+ * the answer uninterruptibly, and the connection ends only when the last
+ * thread has let go of /dev/fuse.  A daemon killed (SIGKILL, the OOM
+ * killer) while a listing of its own was under way would hang for good,
+ * with its mount.  A reader is another process holding no descriptor of
+ * the daemon's: the daemon's death ends the connection, which ends the
+ * reader's listing, and the reader dies with it (PR_SET_PDEATHSIG).
+ *
+ * Each daemon thread owns one reader and sends it one request at a time
+ * over a socket pair: the directory's path through the mount, its inode
+ * number, and the getdents64 size; the answer is the number of entries
+ * or a negative errno.  Readers only make async-signal-safe calls.
  */
 #include "lookahead.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fuse.h>
 #include <linux/magic.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "inode.h"
@@ -43,10 +66,24 @@
 #define LOOKAHEAD_BUF (64 * 1024)
 #define PLUS_ENTRY FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET_DIRENTPLUS + 40)
 
+/* A request to a reader. */
+struct listing_req {
+	uint64_t ino;  /* what the directory must be on the mount */
+	uint32_t size; /* for getdents64 */
+	char path[PATH_MAX];
+};
+
+struct reader {
+	struct lookahead *la;
+	pid_t pid; /* 0: none */
+	int sock;  /* -1: none */
+	pthread_t thread;
+	bool started;
+};
+
 struct lookahead {
 	struct cfs *fs;
-	pthread_t thread[LOOKAHEAD_THREADS];
-	int threads;
+	struct reader readers[LOOKAHEAD_THREADS];
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct inode *stack[LOOKAHEAD_DEPTH]; /* protected by lock */
@@ -95,9 +132,9 @@ void lookahead_note(struct lookahead *la, struct inode *dir)
 }
 
 /* Entries (but . and ..) in n bytes of getdents64 output. */
-static unsigned count_entries(const char *buf, long n)
+static long count_entries(const char *buf, long n)
 {
-	unsigned entries = 0;
+	long entries = 0;
 
 	for (long off = 0; off < n;) {
 		const struct dirent64 *e = (const void *)(buf + off);
@@ -110,79 +147,162 @@ static unsigned count_entries(const char *buf, long n)
 }
 
 /*
- * Open dir through the mount: its path as the backend has it now, under
- * the mount point.  Anything else found there (the mount covered by
+ * In a reader: list req's directory; the entries read, or a negative
+ * errno.  Anything but the directory asked for (the mount covered by
  * another, the directory renamed meanwhile) is not read.
  */
-static int open_through_mount(struct cfs *fs, struct inode *dir)
+static long list_one(const struct listing_req *req, char *buf)
 {
-	char *rel = fs_node_path(fs, dir), *path;
-	uint64_t dev, ino;
 	struct statfs sfs;
 	struct stat st;
-	int fd;
-
-	if (!rel)
-		return -ENOENT;
-	if (asprintf(&path, "%s%s",
-		     strcmp(fs->mountpoint, "/") ? fs->mountpoint : "",
-		     rel) < 0) {
-		free(rel);
-		return -ENOMEM;
-	}
-	free(rel);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	free(path);
-	if (fd < 0)
-		return -errno;
-	inode_identity(dir, &dev, &ino, NULL, 0);
-	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != FUSE_SUPER_MAGIC ||
-	    fstat(fd, &st) < 0 || st.st_ino != ino) {
-		close(fd);
-		return -ESTALE;
-	}
-	return fd;
-}
-
-/* Read about the first max entries of dir through the mount. */
-static void look_ahead(struct lookahead *la, struct inode *dir, char *buf)
-{
-	unsigned max =
-		__atomic_load_n(&la->fs->cfg->lookahead, __ATOMIC_RELAXED);
-	size_t size;
 	long n;
 	int fd;
 
+	fd = open(req->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != FUSE_SUPER_MAGIC ||
+	    fstat(fd, &st) < 0 || st.st_ino != req->ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	n = syscall(SYS_getdents64, fd, buf, req->size);
+	n = n < 0 ? -errno : count_entries(buf, n);
+	close(fd);
+	return n;
+}
+
+/* A reader: answer requests on descriptor 3 until the daemon is gone. */
+static _Noreturn void reader_main(pid_t daemon)
+{
+	static struct listing_req req;
+	static char buf[LOOKAHEAD_BUF];
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	sigset_t none;
+	ssize_t got;
+	long r;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != daemon)
+		_exit(0);
+	prctl(PR_SET_NAME, "cachefs-ahead");
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (;;) {
+		got = recv(3, &req, sizeof(req), 0);
+		if (got <= 0)
+			_exit(0);
+		if ((size_t)got <= offsetof(struct listing_req, path) ||
+		    req.size > sizeof(buf) ||
+		    memchr(req.path, '\0',
+			   (size_t)got - offsetof(struct listing_req, path)) ==
+			    NULL)
+			r = -EINVAL;
+		else
+			r = list_one(&req, buf);
+		if (send(3, &r, sizeof(r), 0) != sizeof(r))
+			_exit(0);
+	}
+}
+
+/*
+ * Start a reader on a new socket pair.  Its only descriptors are its
+ * socket (as 3) and the standard ones: not /dev/fuse, whose last holder
+ * ends the connection.
+ */
+static int reader_start(struct reader *rd)
+{
+	pid_t daemon = getpid();
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	rd->pid = fork();
+	if (rd->pid < 0) {
+		rd->pid = 0;
+		close(sv[0]);
+		close(sv[1]);
+		return -errno;
+	}
+	if (rd->pid == 0) {
+		if (dup2(sv[1], 3) < 0 ||
+		    syscall(SYS_close_range, 4, ~0U, 0) < 0)
+			_exit(1);
+		reader_main(daemon);
+	}
+	close(sv[1]);
+	rd->sock = sv[0];
+	return 0;
+}
+
+/* Ask rd's reader for a listing; the entries read, or a negative errno. */
+static long ask(struct reader *rd, const struct listing_req *req)
+{
+	size_t len = offsetof(struct listing_req, path) + strlen(req->path) + 1;
+	long r;
+
+	if (send(rd->sock, req, len, MSG_NOSIGNAL) != (ssize_t)len)
+		return -EPIPE;
+	if (recv(rd->sock, &r, sizeof(r), 0) != sizeof(r))
+		return -EPIPE;
+	return r;
+}
+
+/* Read about the first max entries of dir through the mount. */
+static void look_ahead(struct lookahead *la, struct reader *rd,
+		       struct inode *dir)
+{
+	unsigned max =
+		__atomic_load_n(&la->fs->cfg->lookahead, __ATOMIC_RELAXED);
+	struct listing_req req;
+	uint64_t dev;
+	char *rel;
+	long r;
+	int n;
+
 	if (!max || !kernel_caches(la->fs))
 		return;
-	fd = open_through_mount(la->fs, dir);
-	if (fd < 0) {
+	rel = fs_node_path(la->fs, dir);
+	if (!rel) {
 		stats_inc(lookahead_failed);
-		if (fd != -ENOENT &&
+		return;
+	}
+	n = snprintf(req.path, sizeof(req.path), "%s%s",
+		     strcmp(la->fs->mountpoint, "/") ? la->fs->mountpoint : "",
+		     rel);
+	free(rel);
+	if (n < 0 || (size_t)n >= sizeof(req.path)) {
+		stats_inc(lookahead_failed);
+		return;
+	}
+	inode_identity(dir, &dev, &req.ino, NULL, 0);
+	req.size = max < LOOKAHEAD_BUF / PLUS_ENTRY ? max * PLUS_ENTRY
+						    : LOOKAHEAD_BUF;
+	r = ask(rd, &req);
+	if (r < 0) {
+		stats_inc(lookahead_failed);
+		if (r != -ENOENT &&
 		    !__atomic_exchange_n(&la->warned, true, __ATOMIC_RELAXED))
 			log_warning("look-ahead: cannot read a directory "
 				    "through %s (%s); counted in "
 				    "lookahead_failed from now on",
-				    la->fs->mountpoint, strerror(-fd));
-		return;
-	}
-	size = max < LOOKAHEAD_BUF / PLUS_ENTRY ? max * PLUS_ENTRY
-						: LOOKAHEAD_BUF;
-	n = getdents64(fd, buf, size);
-	close(fd);
-	if (n < 0) {
-		stats_inc(lookahead_failed);
+				    la->fs->mountpoint, strerror((int)-r));
 		return;
 	}
 	stats_inc(lookahead_dirs);
-	stats_add(STAT_lookahead_entries, count_entries(buf, n));
+	stats_add(STAT_lookahead_entries, (uint64_t)r);
 }
 
+/* A daemon thread: directories from the stack, listed by its reader. */
 static void *run(void *arg)
 {
-	struct lookahead *la = arg;
+	struct reader *rd = arg;
+	struct lookahead *la = rd->la;
 	struct inode *dir;
-	char buf[LOOKAHEAD_BUF];
 
 	pthread_mutex_lock(&la->lock);
 	for (;;) {
@@ -192,7 +312,7 @@ static void *run(void *arg)
 			break;
 		dir = la->stack[--la->n];
 		pthread_mutex_unlock(&la->lock);
-		look_ahead(la, dir, buf);
+		look_ahead(la, rd, dir);
 		inode_lookahead_release(la->fs->itab, dir, false);
 		pthread_mutex_lock(&la->lock);
 	}
@@ -209,22 +329,51 @@ static void *run(void *arg)
 int lookahead_start(struct cfs *fs, struct lookahead **out)
 {
 	struct lookahead *la = calloc(1, sizeof(*la));
-	int e;
+	int r = 0;
 
 	if (!la)
 		return -ENOMEM;
 	la->fs = fs;
 	pthread_mutex_init(&la->lock, NULL);
 	pthread_cond_init(&la->cond, NULL);
-	for (; la->threads < LOOKAHEAD_THREADS; la->threads++) {
-		e = pthread_create(&la->thread[la->threads], NULL, run, la);
-		if (e) {
-			lookahead_stop(la);
-			return -e;
+	for (int k = 0; k < LOOKAHEAD_THREADS; k++) {
+		la->readers[k].la = la;
+		la->readers[k].sock = -1;
+	}
+	for (int k = 0; k < LOOKAHEAD_THREADS && r == 0; k++) {
+		struct reader *rd = &la->readers[k];
+
+		r = reader_start(rd);
+		if (r == 0) {
+			r = -pthread_create(&rd->thread, NULL, run, rd);
+			rd->started = r == 0;
 		}
+	}
+	if (r < 0) {
+		lookahead_stop(la);
+		return r;
 	}
 	*out = la;
 	return 0;
+}
+
+/* Reap a reader: it exits once its socket closes (or with SIGKILL). */
+static void reader_reap(struct reader *rd)
+{
+	struct timespec tick = { .tv_nsec = 10000000 };
+
+	if (rd->sock >= 0)
+		close(rd->sock);
+	if (!rd->pid)
+		return;
+	for (int k = 0; k < 200; k++) { /* 2 s, then SIGKILL */
+		if (waitpid(rd->pid, NULL, WNOHANG) != 0)
+			return;
+		if (k == 100)
+			kill(rd->pid, SIGKILL);
+		nanosleep(&tick, NULL);
+	}
+	log_warning("look-ahead: reader %d did not exit", (int)rd->pid);
 }
 
 void lookahead_stop(struct lookahead *la)
@@ -235,8 +384,15 @@ void lookahead_stop(struct lookahead *la)
 	la->stop = true;
 	pthread_cond_broadcast(&la->cond);
 	pthread_mutex_unlock(&la->lock);
-	for (int k = 0; k < la->threads; k++)
-		pthread_join(la->thread[k], NULL);
+	/* a thread waiting for its reader's answer gets an error now */
+	for (int k = 0; k < LOOKAHEAD_THREADS; k++)
+		if (la->readers[k].sock >= 0)
+			shutdown(la->readers[k].sock, SHUT_RDWR);
+	for (int k = 0; k < LOOKAHEAD_THREADS; k++)
+		if (la->readers[k].started)
+			pthread_join(la->readers[k].thread, NULL);
+	for (int k = 0; k < LOOKAHEAD_THREADS; k++)
+		reader_reap(&la->readers[k]);
 	pthread_cond_destroy(&la->cond);
 	pthread_mutex_destroy(&la->lock);
 	free(la);

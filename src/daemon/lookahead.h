@@ -5,15 +5,15 @@
 #include "fs.h"
 
 /*
- * The look-ahead: once the kernel has looked a name up in a directory, a
- * background thread reads the directory through the mount (about its
- * first -o lookahead entries), up to four directories at a time.  The
- * kernel asks for that listing with READDIRPLUS and keeps an entry, with
- * attributes, for every name in the answer, so that the application's
- * next lookups there never leave the kernel.  A first pass over a tree
- * then costs about one round trip per directory rather than one per
- * name.  FUSE has no way for a daemon to hand the kernel entries it did
- * not ask for; a listing it asks for is the way.
+ * The look-ahead: once the kernel has looked a name up in a directory,
+ * the directory is read through the mount (about its first -o lookahead
+ * entries), up to four directories at a time, by reader processes (see
+ * lookahead.c).  The kernel asks for that listing with READDIRPLUS and
+ * keeps an entry, with attributes, for every name in the answer, so
+ * that the application's next lookups there never leave the kernel.  A
+ * first pass over a tree then costs about one round trip per directory
+ * rather than one per name.  FUSE has no way for a daemon to hand the
+ * kernel entries it did not ask for; a listing it asks for is the way.
  *
  * Directories are taken newest first: the one the application is in now
  * comes before those it has left, and the oldest waiting are dropped.
@@ -22,7 +22,10 @@
 
 struct lookahead;
 
-/* Start after the mount is up (and the daemon detached). */
+/*
+ * Start after the mount is up (and the daemon detached): forks the
+ * readers, which make only async-signal-safe calls.
+ */
 int lookahead_start(struct cfs *fs, struct lookahead **out);
 
 /*

@@ -5,7 +5,7 @@
 # whole; entries taken this way show changes on the backend within the
 # bound and changes through the mount at once; lookahead=0 at run time
 # stops it, and so does a table over its bounds; a daemon stopped in the
-# middle of a burst exits cleanly.
+# middle of a burst exits cleanly, and one killed goes without hanging.
 . "$TESTDIR/lib.sh"
 : "${CACHEFSCTL:?CACHEFSCTL must point at the cachefsctl binary}"
 cfs_setup
@@ -120,3 +120,30 @@ cfs_check_log "${CFS_LOGS[$M]}"
 [ "$rc" = 0 ] || { cat "${CFS_LOGS[$M]}" >&2; cfs_fail "cachefs exited with $rc on SIGTERM"; }
 ! cfs_is_mounted "$M" || cfs_fail "still mounted after SIGTERM"
 echo "lookahead: unmount and SIGTERM during a burst of 60 directories: clean"
+
+# SIGKILL in the middle of a burst: the listings are made by reader
+# processes, so nothing waits for the dead daemon, which goes, with its
+# readers, and leaves a mount that fails rather than hangs.
+cfs_mount "$B" "$M"
+pid=${CFS_PIDS[$M]}
+readers=$(pgrep -P "$pid" | tr '\n' ' ')
+[ "$(echo $readers | wc -w)" = 4 ] || cfs_fail "4 reader processes expected, found: $readers"
+for r in $readers; do
+	[ "$(cat "/proc/$r/comm")" = cachefs-ahead ] || cfs_fail "reader $r is not cachefs-ahead"
+	# no descriptor but its socket and the standard ones
+	[ "$(ls "/proc/$r/fd" | wc -l)" -le 4 ] || cfs_fail "reader $r holds $(ls "/proc/$r/fd" | wc -l) descriptors"
+done
+burst || cfs_fail "third burst through the mount"
+kill -KILL "$pid"
+cfs_wait_for gone || cfs_fail "cachefs stuck after SIGKILL during a look-ahead"
+wait "$pid" 2>/dev/null
+unset "CFS_PIDS[$M]"
+readers_gone() { for r in $readers; do ! kill -0 "$r" 2>/dev/null || return 1; done; }
+cfs_wait_for readers_gone || cfs_fail "readers outlived the daemon"
+out=$(timeout 10 stat "$M/never-looked-up" 2>&1)
+case $out in
+*"not connected"*) ;;
+*) cfs_fail "the dead mount did not fail with ENOTCONN: $out" ;;
+esac
+fusermount3 -u -z "$M" || cfs_fail "cannot unmount the dead mount"
+echo "lookahead: SIGKILL during a burst: daemon and readers gone, the mount fails cleanly"
