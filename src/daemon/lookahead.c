@@ -12,10 +12,12 @@
  * the daemon's: the daemon's death ends the connection, which ends the
  * reader's listing, and the reader dies with it (PR_SET_PDEATHSIG).
  *
- * Each daemon thread owns one reader and sends it one request at a time
- * over a socket pair: the directory's path through the mount, its inode
- * number, and the getdents64 size; the answer is the number of entries
- * or a negative errno.  Readers only make async-signal-safe calls.
+ * A reader is this program executed again, so that ps(1) and pgrep(1)
+ * tell it from the daemon ("cachefs-ahead --lookahead-reader PID") and
+ * it shares no memory with it.  Each daemon thread owns one reader and
+ * sends it one request at a time over a socket pair: the directory's
+ * path through the mount, its inode number, and the getdents64 size; the
+ * answer is the number of entries or a negative errno.
  */
 #include "lookahead.h"
 
@@ -173,7 +175,7 @@ static long list_one(const struct listing_req *req, char *buf)
 }
 
 /* A reader: answer requests on descriptor 3 until the daemon is gone. */
-static _Noreturn void reader_main(pid_t daemon)
+_Noreturn void lookahead_reader_main(const char *daemon_pid)
 {
 	static struct listing_req req;
 	static char buf[LOOKAHEAD_BUF];
@@ -183,9 +185,9 @@ static _Noreturn void reader_main(pid_t daemon)
 	long r;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != daemon)
-		_exit(0);
-	prctl(PR_SET_NAME, "cachefs-ahead");
+	if (getppid() != (pid_t)strtol(daemon_pid, NULL, 10))
+		_exit(0); /* the daemon is gone already */
+	prctl(PR_SET_NAME, "cachefs-ahead"); /* not "exe" */
 	for (int sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
@@ -210,15 +212,18 @@ static _Noreturn void reader_main(pid_t daemon)
 }
 
 /*
- * Start a reader on a new socket pair.  Its only descriptors are its
- * socket (as 3) and the standard ones: not /dev/fuse, whose last holder
- * ends the connection.
+ * Start a reader on a new socket pair: this program again, with only its
+ * socket (as 3) and the standard descriptors, not /dev/fuse, whose last
+ * holder ends the connection.  Between fork and exec, only
+ * async-signal-safe calls.
  */
 static int reader_start(struct reader *rd)
 {
-	pid_t daemon = getpid();
+	char pid[24],
+		*argv[] = { "cachefs-ahead", LOOKAHEAD_READER_ARG, pid, NULL };
 	int sv[2];
 
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	rd->pid = fork();
@@ -229,10 +234,11 @@ static int reader_start(struct reader *rd)
 		return -errno;
 	}
 	if (rd->pid == 0) {
-		if (dup2(sv[1], 3) < 0 ||
-		    syscall(SYS_close_range, 4, ~0U, 0) < 0)
-			_exit(1);
-		reader_main(daemon);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 &&
+		    dup2(sv[1], 3) == 3 &&
+		    syscall(SYS_close_range, 4, ~0U, 0) == 0)
+			execv("/proc/self/exe", argv);
+		_exit(127);
 	}
 	close(sv[1]);
 	rd->sock = sv[0];

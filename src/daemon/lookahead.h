@@ -22,10 +22,7 @@
 
 struct lookahead;
 
-/*
- * Start after the mount is up (and the daemon detached): forks the
- * readers, which make only async-signal-safe calls.
- */
+/* Start after the mount is up (and the daemon detached): the readers too. */
 int lookahead_start(struct cfs *fs, struct lookahead **out);
 
 /*
@@ -33,6 +30,14 @@ int lookahead_start(struct cfs *fs, struct lookahead **out);
  * (fuse_session_unmount()): a listing under way waits for the daemon.
  */
 void lookahead_stop(struct lookahead *la);
+
+/*
+ * A reader is this program run again (/proc/self/exe) as
+ * "cachefs-ahead --lookahead-reader DAEMON-PID", its socket on
+ * descriptor 3: main() hands it over to lookahead_reader_main().
+ */
+#define LOOKAHEAD_READER_ARG "--lookahead-reader"
+_Noreturn void lookahead_reader_main(const char *daemon_pid);
 
 /* The kernel looked up a name in dir and was told it exists. */
 void lookahead_note(struct lookahead *la, struct inode *dir);

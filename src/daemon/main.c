@@ -481,6 +481,8 @@ int main(int argc, char **argv)
 	rlim_t nofile;
 	int root_fd, r, ret = 1;
 
+	if (argc == 3 && strcmp(argv[1], LOOKAHEAD_READER_ARG) == 0)
+		lookahead_reader_main(argv[2]); /* a look-ahead reader */
 	config_defaults(&cfg);
 	r = parse_cmdline(argc, argv, &cl);
 	if (r != 0) {

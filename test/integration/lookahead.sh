@@ -126,12 +126,23 @@ echo "lookahead: unmount and SIGTERM during a burst of 60 directories: clean"
 # readers, and leaves a mount that fails rather than hangs.
 cfs_mount "$B" "$M"
 pid=${CFS_PIDS[$M]}
-readers=$(pgrep -P "$pid" | tr '\n' ' ')
-[ "$(echo $readers | wc -w)" = 4 ] || cfs_fail "4 reader processes expected, found: $readers"
+reader_pids() {
+	pgrep -P "$pid" -f "^cachefs-ahead --lookahead-reader $pid\$" | tr '\n' ' '
+}
+four_readers() {
+	local r n=0
+	for r in $(reader_pids); do
+		[ "$(cat "/proc/$r/comm" 2>/dev/null)" = cachefs-ahead ] && n=$((n + 1))
+	done
+	[ "$n" = 4 ]
+}
+cfs_wait_for four_readers ||
+	cfs_fail "4 cachefs-ahead readers expected: $(pgrep -a -P "$pid" | tr '\n' ';')"
+readers=$(reader_pids)
 for r in $readers; do
-	[ "$(cat "/proc/$r/comm")" = cachefs-ahead ] || cfs_fail "reader $r is not cachefs-ahead"
 	# no descriptor but its socket and the standard ones
-	[ "$(ls "/proc/$r/fd" | wc -l)" -le 4 ] || cfs_fail "reader $r holds $(ls "/proc/$r/fd" | wc -l) descriptors"
+	n=$(ls "/proc/$r/fd" | wc -l)
+	[ "$n" -le 4 ] || cfs_fail "reader $r holds $n descriptors"
 done
 burst || cfs_fail "third burst through the mount"
 kill -KILL "$pid"
