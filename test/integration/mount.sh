@@ -21,8 +21,10 @@ bindir=/usr/local/sbin
 cfs_dirs 1
 echo hello >"$CFS_BACKEND/hello"
 
+# The oldest match: the look-ahead readers the daemon starts share its
+# command line until they exec.
 daemon_pid() { # the cachefs process serving $1
-	pgrep -f "^$bindir/cachefs $CFS_BACKEND $1|^cachefs $CFS_BACKEND $1" | head -n1
+	pgrep -o -f "^$bindir/cachefs $CFS_BACKEND $1|^cachefs $CFS_BACKEND $1"
 }
 
 not_running() { # gone, or a zombie waiting for its reaper
@@ -78,7 +80,7 @@ grep -q "unknown option 'no_such_opt'" "$CFS_TMP/err" ||
 # 4. Daemon mode: SIGTERM unmounts and exits.
 "$CACHEFS" "$CFS_BACKEND" "$CFS_MNT" || cfs_fail "daemon mode mount failed"
 cfs_is_mounted "$CFS_MNT" || cfs_fail "daemon mode did not mount"
-pid=$(pgrep -f "^$CACHEFS $CFS_BACKEND $CFS_MNT\$")
+pid=$(pgrep -o -f "^$CACHEFS $CFS_BACKEND $CFS_MNT\$")
 [ -n "$pid" ] || cfs_fail "no daemon process"
 kill -TERM "$pid"
 cfs_wait_for not_running "$pid" || cfs_fail "daemon ignored SIGTERM"
