@@ -643,6 +643,11 @@ static double timeout(struct cfs *fs, const double *option)
 	return t;
 }
 
+bool fs_entries_cached(struct cfs *fs)
+{
+	return timeout(fs, &fs->cfg->entry_timeout) > 0;
+}
+
 /*
  * Look name up in the backend (after a change through this mount, or for
  * the kernel's lookup when memory does not know it).

@@ -62,6 +62,9 @@ int fs_invalidate(struct cfs *fs, const char *path, bool recursive,
  */
 void fs_expire_dir_streams(struct cfs *fs, uint64_t idle_ns);
 
+/* Whether the kernel keeps entries now (cache on, entry_timeout > 0). */
+bool fs_entries_cached(struct cfs *fs);
+
 /* The mount-relative path ("/dir") of i; NULL if it has none. */
 char *fs_node_path(struct cfs *fs, struct inode *i);
 

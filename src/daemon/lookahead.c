@@ -94,15 +94,6 @@ struct lookahead {
 	bool warned;			      /* atomic */
 };
 
-/* Whether the kernel keeps entries at all now (a run-time setting). */
-static bool kernel_caches(struct cfs *fs)
-{
-	double t;
-
-	__atomic_load(&fs->cfg->entry_timeout, &t, __ATOMIC_RELAXED);
-	return __atomic_load_n(&fs->cfg->cache, __ATOMIC_RELAXED) && t > 0;
-}
-
 void lookahead_note(struct lookahead *la, struct inode *dir)
 {
 	struct inode *dropped = NULL;
@@ -110,7 +101,7 @@ void lookahead_note(struct lookahead *la, struct inode *dir)
 
 	if (!la ||
 	    !__atomic_load_n(&la->fs->cfg->lookahead, __ATOMIC_RELAXED) ||
-	    !kernel_caches(la->fs))
+	    !fs_entries_cached(la->fs))
 		return;
 	r = inode_lookahead_claim(la->fs->itab, dir);
 	if (r == -ENOSPC)
@@ -270,7 +261,7 @@ static void look_ahead(struct lookahead *la, struct reader *rd,
 	long r;
 	int n;
 
-	if (!max || !kernel_caches(la->fs))
+	if (!max || !fs_entries_cached(la->fs))
 		return;
 	rel = fs_node_path(la->fs, dir);
 	if (!rel) {
